@@ -1,0 +1,41 @@
+# Two commands do all set-up: `make run` and `make test`. Everything lives in .venv and instance/.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+export TZ := UTC
+
+.PHONY: run test test-browser lint stop bench clean-instance
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-installed: requirements.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.run-installed
+
+## run: migrate, create demo data on first start, then web + worker + scheduler (Ctrl-C stops them)
+run: $(VENV)/.run-installed
+	$(FLASK) db upgrade
+	$(FLASK) demo-data --if-empty
+	$(FLASK) welcome
+	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+
+## test: the whole suite on real PostgreSQL and Redis (embedded, or TEST_DATABASE_URL / TEST_REDIS_URL)
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+
+## stop: stop the embedded PostgreSQL and Redis under instance/
+stop:
+	$(BIN)/python -m portal.embedded stop
+
+bench: $(VENV)/.dev-installed
+	@echo "see bench/RESULTS.md for the benchmarks and the commands that run them"

@@ -1,0 +1,93 @@
+"""User management for admins."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, render_template, request, url_for
+from flask_login import current_user
+
+from portal.admin import bp
+from portal.admin.forms import NewUserForm, RoleForm
+from portal.auth.forms import EmptyForm
+from portal.htmx import is_htmx, redirect_to, trigger
+from portal.policy import role_required
+from portal.services import users
+from portal.services.errors import Conflict, Forbidden, ValidationFailed
+
+
+def _users_context(form: NewUserForm | None = None, message: str | None = None, error: str | None = None) -> dict:
+    return {
+        "users": users.list_users(),
+        "form": form or NewUserForm(formdata=None),
+        "role_form": RoleForm(formdata=None),
+        "action_form": EmptyForm(formdata=None),
+        "message": message,
+        "error": error,
+    }
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@role_required("admin")
+def manage_users():
+    """List accounts and create new ones."""
+    form = NewUserForm()
+    status = 200
+    message = None
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                user = users.create_user(current_user, form.email.data, form.name.data, form.role.data,
+                                         form.password.data)
+            except (ValidationFailed, Conflict) as exc:
+                for name, text in exc.fields.items():
+                    getattr(form, name).errors.append(text)
+                status = exc.status
+            else:
+                message = f"{user.name} ({user.email}) can now sign in as {user.role_label.lower()}."
+                if not is_htmx():
+                    flash(message, "success")
+                    return redirect_to(url_for("admin.manage_users"))
+                form = NewUserForm(formdata=None)
+        else:
+            status = 422
+    context = _users_context(form, message)
+    if is_htmx():
+        response = current_app.make_response((render_template("admin/_users.html", **context), status))
+        return trigger(response, "users-changed") if status == 200 else response
+    return render_template("admin/users.html", **context), status
+
+
+def _after_user_change(message: str | None = None, error: str | None = None, status: int = 200):
+    if is_htmx():
+        return render_template("admin/_users.html", **_users_context(message=message, error=error)), status
+    flash(error or message, "error" if error else "success")
+    return redirect_to(url_for("admin.manage_users"))
+
+
+@bp.post("/users/<int:user_id>/active")
+@role_required("admin")
+def set_user_active(user_id: int):
+    """Deactivate or reactivate an account."""
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return _after_user_change(error="The form expired; reload and try again.", status=400)
+    active = request.form.get("active") == "true"
+    try:
+        user = users.set_active(current_user, user_id, active)
+    except (Conflict, Forbidden) as exc:
+        return _after_user_change(error=exc.message, status=exc.status)
+    verb = "reactivated" if active else "deactivated; their sessions and API tokens no longer work"
+    return _after_user_change(message=f"{user.name} was {verb}.")
+
+
+@bp.post("/users/<int:user_id>/role")
+@role_required("admin")
+def set_user_role(user_id: int):
+    """Change an account's role."""
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return _after_user_change(error="Choose a valid role.", status=422)
+    try:
+        user = users.change_role(current_user, user_id, form.role.data)
+    except (Conflict, ValidationFailed) as exc:
+        return _after_user_change(error=exc.message, status=exc.status)
+    return _after_user_change(message=f"{user.name} is now {user.role_label.lower()}.")

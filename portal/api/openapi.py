@@ -1,0 +1,169 @@
+"""The OpenAPI 3 document for API v1, kept true by tests/api/test_openapi.py."""
+
+from __future__ import annotations
+
+from portal import __version__
+from portal.domain.workflow import PRIORITIES, STATUSES
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "Malformed JSON or body not an object", 401: "Missing, invalid or expired token",
+            403: "Not allowed for this role", 404: "No such request (or not visible to you)",
+            409: "Conflicts with the current state (e.g. a status move the workflow refuses)",
+            422: "Invalid values; `fields` names each one", 429: "Too many attempts"}
+    return {str(c): {"description": text[c], **_json(_ref("Error"))} for c in codes}
+
+
+REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+LIST_PARAMS = [
+    {"name": "status", "in": "query", "schema": {"type": "string", "enum": [*STATUSES, "active", "done"]},
+     "description": "A status, or `active` (open, in progress, waiting) or `done` (resolved, closed)."},
+    {"name": "priority", "in": "query", "schema": {"type": "string", "enum": list(PRIORITIES)}},
+    {"name": "category", "in": "query", "schema": {"type": "string"}, "description": "A category code."},
+    {"name": "assignee", "in": "query", "schema": {"type": "string"},
+     "description": "`me`, `none` (unassigned) or a user id."},
+    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
+     "description": "Text to find in title or description, or a request number."},
+    {"name": "sort", "in": "query",
+     "schema": {"type": "string", "enum": ["newest", "oldest", "updated", "priority", "status"]}},
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+]
+
+USER_REF = {
+    "type": "object", "nullable": True,
+    "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"}},
+}
+TIME = {"type": "string", "format": "date-time", "nullable": True}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }},
+    },
+    "ServiceRequest": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"}, "title": {"type": "string"}, "description": {"type": "string"},
+            "category": {"type": "string"}, "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "requester": USER_REF, "assignee": USER_REF,
+            "created_at": TIME, "updated_at": TIME, "first_response_at": TIME, "resolved_at": TIME,
+            "closed_at": TIME,
+        },
+    },
+    "ServiceRequestDetail": {
+        "allOf": [_ref("ServiceRequest"), {"type": "object", "properties": {
+            "comments": {"type": "array", "items": _ref("Comment")}}}],
+    },
+    "Comment": {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "author": USER_REF, "body": {"type": "string"},
+                       "internal": {"type": "boolean"}, "created_at": TIME},
+    },
+    "NewServiceRequest": {
+        "type": "object", "additionalProperties": False, "required": ["title", "description", "category"],
+        "properties": {
+            "title": {"type": "string", "maxLength": 200}, "description": {"type": "string", "maxLength": 20000},
+            "category": {"type": "string"}, "priority": {"type": "string", "enum": list(PRIORITIES)},
+        },
+    },
+    "ServiceRequestPatch": {
+        "type": "object", "additionalProperties": False, "minProperties": 1,
+        "properties": {
+            "title": {"type": "string", "maxLength": 200}, "description": {"type": "string", "maxLength": 20000},
+            "category": {"type": "string"}, "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "assignee_id": {"type": "integer", "nullable": True},
+        },
+    },
+    "NewComment": {
+        "type": "object", "additionalProperties": False, "required": ["body"],
+        "properties": {"body": {"type": "string", "maxLength": 20000}, "internal": {"type": "boolean"}},
+    },
+}
+
+PATHS = {
+    "/api/v1/auth/token": {
+        "post": {
+            "summary": "Exchange email and password for a bearer token", "security": [],
+            "requestBody": {"required": True, **_json({
+                "type": "object", "required": ["email", "password"], "additionalProperties": False,
+                "properties": {"email": {"type": "string"}, "password": {"type": "string"}}})},
+            "responses": {"201": {"description": "A token", **_json({
+                "type": "object", "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},
+                                                  "expires_at": {"type": "string", "format": "date-time"}}})},
+                          **_errors(400, 401, 422, 429)},
+        },
+    },
+    "/api/v1/service-requests": {
+        "get": {
+            "summary": "List the requests you can see", "parameters": LIST_PARAMS,
+            "responses": {"200": {"description": "One page", **_json({
+                "type": "object", "properties": {
+                    "items": {"type": "array", "items": _ref("ServiceRequest")},
+                    "page": {"type": "integer"}, "per_page": {"type": "integer"},
+                    "total": {"type": "integer"}, "pages": {"type": "integer"}}})},
+                          **_errors(401, 422)},
+        },
+        "post": {
+            "summary": "Raise a request",
+            "requestBody": {"required": True, **_json(_ref("NewServiceRequest"))},
+            "responses": {"201": {"description": "Created", **_json(_ref("ServiceRequest"))},
+                          **_errors(400, 401, 422)},
+        },
+    },
+    "/api/v1/service-requests/{request_id}": {
+        "get": {
+            "summary": "One request with its visible comments", "parameters": [REQUEST_ID],
+            "responses": {"200": {"description": "The request", **_json(_ref("ServiceRequestDetail"))},
+                          **_errors(401, 404)},
+        },
+        "patch": {
+            "summary": "Change fields, status or assignee (all or nothing)", "parameters": [REQUEST_ID],
+            "requestBody": {"required": True, **_json(_ref("ServiceRequestPatch"))},
+            "responses": {"200": {"description": "Updated", **_json(_ref("ServiceRequest"))},
+                          **_errors(400, 401, 403, 404, 409, 422)},
+        },
+    },
+    "/api/v1/service-requests/{request_id}/comments": {
+        "post": {
+            "summary": "Add a reply (staff may add internal notes)", "parameters": [REQUEST_ID],
+            "requestBody": {"required": True, **_json(_ref("NewComment"))},
+            "responses": {"201": {"description": "Created", **_json(_ref("Comment"))},
+                          **_errors(400, 401, 403, 404, 422)},
+        },
+    },
+    "/api/v1/openapi.json": {
+        "get": {"summary": "This document", "security": [],
+                "responses": {"200": {"description": "OpenAPI 3 document"}}},
+    },
+}
+
+
+def openapi_document() -> dict:
+    """The whole API description."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Service Portal API", "version": __version__,
+                 "description": "Service requests for helpdesk agents, managers and requesters."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+                       "schemas": SCHEMAS},
+        "paths": PATHS,
+    }

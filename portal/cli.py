@@ -1,0 +1,150 @@
+"""flask commands: users, demo data, jobs (worker, scheduler) and the embedded services."""
+
+from __future__ import annotations
+
+import os
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from portal.domain.workflow import ROLES
+from portal.services.errors import ServiceError
+
+users_cli = AppGroup("users", help="Create, list and deactivate accounts.")
+jobs_cli = AppGroup("jobs", help="Run the RQ worker and scheduler.")
+services_cli = AppGroup("services", help="The embedded PostgreSQL and Redis (development only).")
+
+
+def _fail(exc: ServiceError) -> None:
+    details = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+    raise click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(ROLES), default="requester", show_default=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Prompted for when omitted.")
+def create_user_command(email: str, name: str, role: str, password: str) -> None:
+    """Create an account."""
+    from portal.services import users
+
+    try:
+        user = users.create_user(None, email, name, role, password)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+
+
+@users_cli.command("list")
+def list_users_command() -> None:
+    """List every account."""
+    from portal.services import users
+
+    for user in users.list_users():
+        state = "active" if user.active else "inactive"
+        last = user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "never"
+        click.echo(f"{user.id:>5}  {user.email:<36} {user.role:<10} {state:<9} last sign-in {last}  {user.name}")
+
+
+@users_cli.command("deactivate")
+@click.argument("email")
+def deactivate_user_command(email: str) -> None:
+    """Deactivate an account: its sessions and API tokens stop working."""
+    from portal.services import users
+
+    user = users.find_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No user with email {email}.")
+    try:
+        users.set_active(None, user.id, False)
+    except ServiceError as exc:
+        _fail(exc)
+    click.echo(f"Deactivated {user.email}.")
+
+
+@click.command("demo-data")
+@click.option("--if-empty", is_flag=True, help="Do nothing when any user exists (used by make run).")
+@click.option("--seed", default=7, show_default=True, help="Random seed, for repeatable data.")
+def demo_data_command(if_empty: bool, seed: int) -> None:
+    """Create demo accounts and about 300 requests over the last 60 days."""
+    from portal.services import demo
+
+    result = demo.create_demo_data(seed=seed, only_if_empty=if_empty)
+    if result is None:
+        click.echo("Demo data already present; nothing created.")
+        return
+    click.echo(f"Created {result.users} users and {result.requests} requests.")
+
+
+@click.command("welcome")
+def welcome_command() -> None:
+    """Print the URL and the demo sign-ins (make run shows this)."""
+    from portal.services import demo
+
+    port = os.environ.get("PORT", "5000")
+    click.echo("")
+    click.echo(f"  Service Portal is starting at http://127.0.0.1:{port}")
+    if demo.demo_accounts_exist():
+        click.echo("  Demo sign-ins (password for all: " + demo.DEMO_PASSWORD + "):")
+        for email, role in demo.DEMO_SIGN_INS:
+            click.echo(f"    {role:<9} {email}")
+    click.echo("  Press Ctrl-C to stop web, worker and scheduler.")
+    click.echo("")
+
+
+@jobs_cli.command("worker")
+@click.option("--queues", default=None, help="Comma-separated queue names (default: all, in priority order).")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker_command(queues: str | None, burst: bool) -> None:
+    """Run an RQ worker (with its scheduler, so retries with delays fire)."""
+    from rq import Worker
+
+    from portal.queueing import QUEUES, WORKER_QUEUE_ORDER, get_queue, redis_connection
+
+    names = [q.strip() for q in queues.split(",")] if queues else list(WORKER_QUEUE_ORDER)
+    unknown = [n for n in names if n not in QUEUES]
+    if unknown:
+        raise click.ClickException(f"Unknown queue(s): {', '.join(unknown)}. Known: {', '.join(QUEUES)}.")
+    connection = redis_connection()
+    worker = Worker([get_queue(n, connection) for n in names], connection=connection)
+    worker.work(with_scheduler=True, burst=burst)
+
+
+@jobs_cli.command("scheduler")
+@click.option("--interval", default=30, show_default=True, help="Seconds between schedule checks.")
+def scheduler_command(interval: int) -> None:
+    """Register the periodic jobs and run rq-scheduler."""
+    from rq_scheduler import Scheduler
+
+    from portal.queueing import SCHEDULE, redis_connection
+
+    os.environ.setdefault("TZ", "UTC")
+    connection = redis_connection()
+    scheduler = Scheduler(connection=connection, interval=interval)
+    for job in scheduler.get_jobs():
+        if job.id in {s.id for s in SCHEDULE}:
+            scheduler.cancel(job)
+    for item in SCHEDULE:
+        scheduler.cron(item.cron, func=item.func, queue_name=item.queue, id=item.id,
+                       description=item.description, use_local_timezone=False)
+        click.echo(f"scheduled {item.id}: {item.cron} (UTC) -> {item.func} on {item.queue}")
+    scheduler.run()
+
+
+@services_cli.command("status")
+def services_status_command() -> None:
+    """Say which database and Redis this portal uses."""
+    cfg = current_app.config
+    click.echo(f"database: {'embedded' if cfg.get('EMBEDDED_POSTGRES') else 'external'} {cfg['DATABASE_URL']}")
+    click.echo(f"redis:    {'embedded' if cfg.get('EMBEDDED_REDIS') else 'external'} {cfg['REDIS_URL']}")
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the command groups to the app."""
+    app.cli.add_command(users_cli)
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(services_cli)
+    app.cli.add_command(demo_data_command)
+    app.cli.add_command(welcome_command)

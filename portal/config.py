@@ -1,0 +1,72 @@
+"""Configuration read from the environment only; every setting is listed in the README."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+ALLOWED_APP_ENVS = ("development", "test", "production")
+INSECURE_DEV_SECRET = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment describes a configuration the portal refuses to run with."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def load_config(env: dict[str, str] | None = None) -> dict:
+    """Build the Flask config mapping from environment variables."""
+    env = dict(os.environ if env is None else env)
+    app_env = env.get("APP_ENV", "development")
+    if app_env not in ALLOWED_APP_ENVS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ALLOWED_APP_ENVS)}, got {app_env!r}")
+    secret = env.get("SECRET_KEY", "")
+    if not secret:
+        if app_env == "production":
+            raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
+        secret = INSECURE_DEV_SECRET
+    instance_dir = Path(env.get("INSTANCE_DIR") or DEFAULT_INSTANCE_DIR)
+    production = app_env == "production"
+    return {
+        "APP_ENV": app_env,
+        "SECRET_KEY": secret,
+        "INSTANCE_DIR": str(instance_dir),
+        "DATABASE_URL": env.get("DATABASE_URL") or None,
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_size": _int(env, "DB_POOL_SIZE", 20),
+            "pool_recycle": _int(env, "DB_POOL_RECYCLE", 3600),
+            "pool_pre_ping": True,
+        },
+        "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(instance_dir / "uploads"),
+        "MAX_ATTACHMENT_BYTES": _int(env, "MAX_ATTACHMENT_MB", 10) * 1024 * 1024,
+        # A form may carry several attachments; the per-file limit is checked separately.
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_REQUEST_MB", 55) * 1024 * 1024,
+        "API_TOKEN_TTL_HOURS": _int(env, "API_TOKEN_TTL_HOURS", 24),
+        "PASSWORD_HASH_TIME_COST": _int(env, "PASSWORD_HASH_TIME_COST", 3),
+        "PASSWORD_HASH_MEMORY_KIB": _int(env, "PASSWORD_HASH_MEMORY_KIB", 65536),
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "5 per 15 minutes"),
+        "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or None,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "PER_PAGE": _int(env, "PER_PAGE", 25),
+    }

@@ -1,0 +1,7 @@
+"""ORM models, one module per aggregate; import them all so Alembic sees the full metadata."""
+
+from portal.models.audit import AuditLog
+from portal.models.service_request import Attachment, Category, Comment, ServiceRequest
+from portal.models.user import ApiToken, User
+
+__all__ = ["ApiToken", "Attachment", "AuditLog", "Category", "Comment", "ServiceRequest", "User"]

@@ -1,0 +1,7 @@
+"""Service request pages: list, new, detail and the HTMX forms that work a request."""
+
+from flask import Blueprint
+
+bp = Blueprint("requests", __name__)
+
+from portal.requests import routes  # noqa: E402,F401

@@ -1,0 +1,50 @@
+"""Forms for raising and working requests. Rules live in the service; these parse and render."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, MultipleFileField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from portal.domain.workflow import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
+from portal.models.service_request import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX
+
+PRIORITY_CHOICES = [(p, PRIORITY_LABELS[p]) for p in PRIORITIES]
+
+
+class NewRequestForm(FlaskForm):
+    """Raise a request."""
+
+    title = StringField("Title", validators=[DataRequired(), Length(max=TITLE_MAX)])
+    category = SelectField("Category", validators=[DataRequired()])
+    priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="medium")
+    description = TextAreaField(
+        "Description", validators=[DataRequired(), Length(max=DESCRIPTION_MAX)],
+        description="What happened, what you expected, and anything you already tried.",
+    )
+    attachments = MultipleFileField("Attachments")
+
+
+class CommentForm(FlaskForm):
+    """Reply on a request; staff may tick 'internal note'."""
+
+    body = TextAreaField("Reply", validators=[DataRequired(), Length(max=COMMENT_MAX)])
+    internal = BooleanField("Internal note (agents only)")
+    attachments = MultipleFileField("Attach files")
+
+
+class StatusForm(FlaskForm):
+    """Move a request to another status."""
+
+    status = SelectField("Status", choices=[(s, STATUS_LABELS[s]) for s in STATUSES])
+
+
+class AssignForm(FlaskForm):
+    """Assign a request: 'me', an agent's id, or '' to unassign."""
+
+    assignee = SelectField("Assignee", validate_choice=False)
+
+
+class PropertiesForm(FlaskForm):
+    """Re-prioritise or re-categorise a request."""
+
+    priority = SelectField("Priority", choices=PRIORITY_CHOICES)
+    category = SelectField("Category", validate_choice=False)

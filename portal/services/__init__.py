@@ -1,0 +1,1 @@
+"""Operations: each takes explicit arguments (actor, ids, data) and owns its transaction."""

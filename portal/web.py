@@ -1,0 +1,177 @@
+"""Wires the web layer: blueprints, sign-in loader, error pages, template helpers, security headers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from portal.domain import workflow
+from portal.extensions import login_manager
+from portal.htmx import is_htmx
+from portal.policy import has_role
+from portal.services.errors import ServiceError
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+ERROR_TITLES = {
+    400: "That request could not be understood",
+    401: "Please sign in",
+    403: "You do not have access to this page",
+    404: "Page not found",
+    405: "That action is not allowed here",
+    409: "That change clashes with the current state",
+    413: "That upload is too large",
+    422: "Some values are not valid",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+}
+
+
+def wants_json() -> bool:
+    """API paths always answer JSON errors; pages answer HTML."""
+    return request.path.startswith("/api/")
+
+
+def json_error(status: int, code: str, message: str, fields: dict | None = None):
+    """The API's error body: {"error": {"code", "message", "fields"}}."""
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return jsonify(body), status
+
+
+def _error_page(status: int, message: str | None = None):
+    title = ERROR_TITLES.get(status, "Error")
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def init_web(app: Flask) -> None:
+    """Register blueprints, handlers and template helpers on `app`."""
+    from portal.admin import bp as admin_bp
+    from portal.api import bp as api_bp
+    from portal.auth import bp as auth_bp
+    from portal.requests import bp as requests_bp
+    from portal.services.users import load_session_user
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(requests_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(api_bp)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(load_session_user)
+
+    @login_manager.unauthorized_handler
+    def _unauthorized():
+        if wants_json():
+            return json_error(401, "unauthorized", "Sign in or send a bearer token.")
+        target = url_for("auth.login", next=request.full_path.rstrip("?"))
+        if is_htmx():
+            response = app.response_class(status=401)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+
+    @app.get("/")
+    def index():
+        if current_user.is_authenticated:
+            return redirect(url_for("requests.list_requests"))
+        return redirect(url_for("auth.login"))
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError):
+        if wants_json():
+            return json_error(exc.status, exc.code, exc.message, exc.fields)
+        return _error_page(exc.status, exc.message)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):
+        if wants_json():
+            return json_error(400, "csrf_failed", exc.description)
+        return _error_page(400, "The form expired or was sent from elsewhere. Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        if wants_json():
+            code = (exc.name or "error").lower().replace(" ", "_")
+            return json_error(status, code, exc.description or exc.name)
+        if status == 413:
+            mb = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+            return _error_page(413, f"Uploads are limited to {mb} MB in total per submission.")
+        if status == 429:
+            return _error_page(429, "Too many attempts in a short time. Wait a few minutes and try again.")
+        return _error_page(status, None)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        app.logger.exception("unhandled error", exc_info=exc)
+        from portal.extensions import db
+
+        db.session.rollback()
+        if wants_json():
+            return json_error(500, "internal_error", "Something went wrong on our side; it has been logged.")
+        return _error_page(500, None)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_user.is_authenticated and not request.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.jinja_env.globals.update(
+        has_role=has_role,
+        STATUS_LABELS=workflow.STATUS_LABELS,
+        PRIORITY_LABELS=workflow.PRIORITY_LABELS,
+        ROLE_LABELS=workflow.ROLE_LABELS,
+        STATUSES=workflow.STATUSES,
+        PRIORITIES=workflow.PRIORITIES,
+        ROLES=workflow.ROLES,
+    )
+    app.jinja_env.filters["dt"] = format_datetime
+    app.jinja_env.filters["ago"] = time_ago
+    app.jinja_env.filters["filesize"] = format_filesize
+
+
+def format_datetime(value: datetime | None) -> str:
+    """'29 Nov 2026 14:05 UTC': the page script turns it into the reader's local time."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
+
+
+def time_ago(value: datetime | None, now: datetime | None = None) -> str:
+    """A short relative time: 'just now', '5 min ago', '3 h ago', '12 days ago'."""
+    if value is None:
+        return ""
+    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    days = int(seconds // 86400)
+    return "1 day ago" if days == 1 else f"{days} days ago"
+
+
+def format_filesize(size: int) -> str:
+    """Bytes as B, KB or MB."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"

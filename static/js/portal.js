@@ -1,0 +1,45 @@
+// Small page behaviour: local times, busy states, and a message when an HTMX request fails.
+(function () {
+  "use strict";
+
+  var timeFormat = new Intl.DateTimeFormat(undefined, {
+    day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit"
+  });
+
+  // Absolute times are rendered in UTC by the server; show them in the reader's time zone.
+  function localiseTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) { return; }
+      var local = timeFormat.format(when);
+      if (el.title) { el.title = local; } else { el.textContent = local; }
+    });
+  }
+
+  function showError(message) {
+    var stack = document.getElementById("flash");
+    if (!stack) { return; }
+    var div = document.createElement("div");
+    div.className = "flash flash-error";
+    div.setAttribute("role", "alert");
+    div.textContent = message;
+    stack.replaceChildren(div);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  document.addEventListener("htmx:afterSwap", function (evt) { localiseTimes(evt.detail.target.parentNode || document); });
+  document.addEventListener("htmx:responseError", function (evt) {
+    var status = evt.detail.xhr.status;
+    var messages = {
+      400: "The form expired. Reload the page and try again.",
+      403: "You do not have permission to do that.",
+      404: "That item no longer exists or is not visible to you.",
+      413: "That upload is too large.",
+      429: "Too many attempts. Wait a few minutes and try again."
+    };
+    showError(messages[status] || "Something went wrong (error " + status + "). Your change was not saved; try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showError("The portal could not be reached. Check your connection and try again.");
+  });
+})();
