@@ -1,0 +1,38 @@
+"""Factories: make_* functions that create real rows through the services."""
+
+from __future__ import annotations
+
+import itertools
+
+from portal.extensions import db
+from portal.models import User
+from portal.services import requests as svc
+from portal.services import users
+from tests.conftest import TEST_PASSWORD
+
+_seq = itertools.count(1)
+
+
+def make_user(role: str = "agent", email: str | None = None, name: str | None = None,
+              password: str = TEST_PASSWORD, active: bool = True) -> User:
+    """A user of `role`, created the way an admin would."""
+    n = next(_seq)
+    user = users.create_user(None, email or f"{role}{n}@example.test", name or f"{role.title()} {n}", role, password)
+    if not active:
+        users.set_active(None, user.id, False)
+    return user
+
+
+def make_request(requester: User | None = None, **overrides):
+    """A service request raised by `requester` (a new requester by default)."""
+    requester = requester or make_user("requester")
+    values = {"title": "Printer is jammed", "description": "Paper stuck in tray 2.", "category": "hardware",
+              "priority": "medium"}
+    values.update(overrides)
+    return svc.create_request(requester, **values)
+
+
+def reload(obj):
+    """The row as it is now in the database."""
+    db.session.expire_all()
+    return db.session.get(type(obj), obj.id)
