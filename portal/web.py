@@ -134,6 +134,7 @@ def init_web(app: Flask) -> None:
 
     app.jinja_env.globals.update(
         has_role=has_role,
+        action_label=workflow.action_label,
         STATUS_LABELS=workflow.STATUS_LABELS,
         PRIORITY_LABELS=workflow.PRIORITY_LABELS,
         ROLE_LABELS=workflow.ROLE_LABELS,

@@ -63,7 +63,7 @@ def app(service_urls, tmp_path_factory):
         "REDIS_URL": redis_url,
         "WTF_CSRF_ENABLED": False,
         "PASSWORD_HASH_TIME_COST": 1,
-        "PASSWORD_HASH_MEMORY_KIB": 8,
+        "PASSWORD_HASH_MEMORY_KIB": 64,
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 5, "pool_pre_ping": True},

@@ -17,7 +17,7 @@ def make_user(role: str = "agent", email: str | None = None, name: str | None = 
               password: str = TEST_PASSWORD, active: bool = True) -> User:
     """A user of `role`, created the way an admin would."""
     n = next(_seq)
-    user = users.create_user(None, email or f"{role}{n}@example.test", name or f"{role.title()} {n}", role, password)
+    user = users.create_user(None, email or f"{role}{n}@example.com", name or f"{role.title()} {n}", role, password)
     if not active:
         users.set_active(None, user.id, False)
     return user

@@ -40,6 +40,15 @@ REQUESTER_TRANSITIONS: dict[str, frozenset[str]] = {
 
 OPEN_STATUSES = frozenset({"open", "in_progress", "waiting_on_customer"})
 
+# The usual next step from each status: offered first, as the primary button.
+SUGGESTED_NEXT = {
+    "open": "in_progress",
+    "in_progress": "resolved",
+    "waiting_on_customer": "in_progress",
+    "resolved": "closed",
+    "closed": "open",
+}
+
 
 class TransitionError(ValueError):
     """A status change the workflow does not allow."""
@@ -57,10 +66,15 @@ def is_staff(role: str) -> bool:
 
 
 def allowed_transitions(current: str, role: str) -> list[str]:
-    """Statuses the given role may move a request to from `current`, in workflow order."""
+    """Statuses the given role may move a request to from `current`, the usual next step first."""
     table = TRANSITIONS if is_staff(role) else REQUESTER_TRANSITIONS
     targets = table.get(current, frozenset())
-    return [s for s in STATUSES if s in targets]
+    ordered = [s for s in STATUSES if s in targets]
+    suggested = SUGGESTED_NEXT.get(current)
+    if suggested in ordered:
+        ordered.remove(suggested)
+        ordered.insert(0, suggested)
+    return ordered
 
 
 def check_transition(current: str, target: str, role: str) -> None:
@@ -115,3 +129,16 @@ def apply_transition(current: str, target: str, stamps: Timestamps, now: datetim
 def is_first_response(author_role: str, internal: bool, first_response_at: datetime | None) -> bool:
     """The first public comment from staff counts as the first response."""
     return first_response_at is None and is_staff(author_role) and not internal
+
+
+def action_label(current: str, target: str) -> str:
+    """The verb on the button that moves a request from `current` to `target`."""
+    if target in OPEN_STATUSES and current in ("resolved", "closed"):
+        return "Reopen" if target == "open" else "Reopen and work on it"
+    return {
+        "open": "Back to open",
+        "in_progress": "Start work",
+        "waiting_on_customer": "Wait on customer",
+        "resolved": "Resolve",
+        "closed": "Close (confirm resolution)",
+    }[target]

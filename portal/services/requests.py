@@ -428,6 +428,7 @@ class TimelineEntry:
     comment: Comment | None = None
     attachments: list[Attachment] = field(default_factory=list)
     event: AuditLog | None = None
+    changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # (field, before, after) for events
 
 
 def request_attachments(actor: User, req: ServiceRequest) -> list[Attachment]:
@@ -455,15 +456,43 @@ def timeline(actor: User, req: ServiceRequest) -> list[TimelineEntry]:
         TimelineEntry("comment", c.created_at, c.author, comment=c, attachments=by_comment.get(c.id, []))
         for c in comments
     ]
-    events = db.session.scalars(
+    events = list(db.session.scalars(
         select(AuditLog).options(joinedload(AuditLog.actor))
         .where(AuditLog.entity_type == "service_request", AuditLog.entity_id == req.id,
                AuditLog.action.in_(("request.created", "request.status_changed", "request.assigned",
                                     "request.updated")))
-    )
-    entries.extend(TimelineEntry("event", e.at, e.actor, event=e) for e in events)
+    ))
+    entries.extend(_event_entries(events))
     entries.sort(key=lambda e: (e.at, 0 if e.kind == "event" else 1))
     return entries
+
+
+# Shown as its own line in the timeline; the comment that set it already says enough.
+_SILENT_FIELDS = {"first_response_at"}
+
+
+def _event_entries(events: list[AuditLog]) -> list[TimelineEntry]:
+    """Audit rows as timeline entries with readable changes (assignee ids become names)."""
+    ids = {v for e in events for side in (e.before or {}, e.after or {}) for k, v in side.items()
+           if k == "assignee_id" and v}
+    names = {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    out = []
+    for e in events:
+        if e.action == "request.created":
+            out.append(TimelineEntry("event", e.at, e.actor, event=e))
+            continue
+        before, after = e.before or {}, e.after or {}
+        changes = []
+        for key in after:
+            if key in _SILENT_FIELDS:
+                continue
+            old, new = before.get(key), after.get(key)
+            if key == "assignee_id":
+                key, old, new = "assignee", names.get(old), names.get(new)
+            changes.append((key, old, new))
+        if changes:
+            out.append(TimelineEntry("event", e.at, e.actor, event=e, changes=changes))
+    return out
 
 
 def get_attachment(actor: User, attachment_id: int) -> Attachment:
