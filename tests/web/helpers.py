@@ -1,0 +1,32 @@
+"""Plain helpers shared by the web tests."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+
+HX = {"HX-Request": "true"}
+
+
+def text_of(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def link_with_rel(html: str, rel: str) -> str | None:
+    """The href of the <a ... rel="rel"> link, unescaped."""
+    for tag in re.findall(r"<a\b[^>]*>", html):
+        if f'rel="{rel}"' in tag:
+            return unescape(re.search(r'href="([^"]*)"', tag).group(1))
+    return None
+
+
+def csrf_from_body(html: str) -> str:
+    """The CSRF token the page hands to htmx in <body hx-headers>."""
+    raw = re.search(r"<body[^>]*hx-headers='([^']*)'", html).group(1)
+    return json.loads(unescape(raw))["X-CSRFToken"]
+
+
+def csrf_from_form(html: str) -> str:
+    """The first hidden csrf_token field's value."""
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
