@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup

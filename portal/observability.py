@@ -19,7 +19,8 @@ class RequestContext:
     correlation_id: str | None = None
 
 
-_current: ContextVar[RequestContext] = ContextVar("request_context", default=RequestContext())
+_EMPTY = RequestContext()
+_current: ContextVar[RequestContext | None] = ContextVar("request_context", default=None)
 
 
 def set_request_context(ctx: RequestContext) -> None:
@@ -29,7 +30,7 @@ def set_request_context(ctx: RequestContext) -> None:
 
 def current_request_context() -> RequestContext:
     """The context bound by set_request_context, or an empty one (CLI, jobs)."""
-    return _current.get()
+    return _current.get() or _EMPTY
 
 
 def correlation_id_from(header_value: str | None) -> str:

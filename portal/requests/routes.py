@@ -71,20 +71,18 @@ def new_request():
     return render_template("requests/new.html", form=form), status
 
 
-def _detail_context(req, **forms) -> dict:
-    staff = current_user.is_staff
-    status_form = forms.get("status_form") or StatusForm(formdata=None)
+def _detail_context(req, comment_form: CommentForm | None = None) -> dict:
+    """Everything the detail page and its partials need, for the current user."""
     allowed = workflow.allowed_transitions(req.status, current_user.role)
-    status_form.status.choices = [(s, workflow.STATUS_LABELS[s]) for s in allowed]
-    assign_form = forms.get("assign_form") or AssignForm(formdata=None)
-    assign_form.assignee.choices = [("", "Unassigned")] + [(str(u.id), u.name) for u in users.list_staff()] if staff else []
-    assign_form.assignee.data = str(req.assignee_id or "") if "assign_form" not in forms else assign_form.assignee.data
-    props_form = forms.get("props_form") or PropertiesForm(formdata=None, priority=req.priority, category=req.category)
-    props_form.category.choices = [(c.code, c.name) for c in svc.list_categories(include_inactive=True)]
+    assign_form = AssignForm(formdata=None, assignee=str(req.assignee_id or ""))
+    props_form = PropertiesForm(formdata=None, priority=req.priority, category=req.category)
+    if current_user.is_staff:
+        assign_form.assignee.choices = [("", "Unassigned")] + [(str(u.id), u.name) for u in users.list_staff()]
+        props_form.category.choices = [(c.code, c.name) for c in svc.list_categories(include_inactive=True)]
     return {
         "req": req,
-        "comment_form": forms.get("comment_form") or CommentForm(formdata=None),
-        "status_form": status_form,
+        "comment_form": comment_form or CommentForm(formdata=None),
+        "status_form": StatusForm(formdata=None),
         "allowed_statuses": allowed,
         "assign_form": assign_form,
         "props_form": props_form,
@@ -110,9 +108,9 @@ def request_timeline(request_id: int):
     return render_template("requests/_timeline.html", req=req, entries=svc.timeline(current_user, req))
 
 
-def _panel_response(req, status: int = 200, message: str | None = None, **forms):
+def _panel_response(req, status: int = 200, message: str | None = None):
     """The side panel after a change, plus an event so the timeline and header refresh."""
-    context = _detail_context(req, **forms)
+    context = _detail_context(req)
     context["panel_message"] = message
     context["panel_ok"] = status < 400
     response = current_app.make_response((render_template("requests/_panel.html", **context), status))
@@ -121,17 +119,17 @@ def _panel_response(req, status: int = 200, message: str | None = None, **forms)
     return response
 
 
-def _after_change(req, message: str, **forms):
+def _after_change(req, message: str):
     if is_htmx():
-        return _panel_response(req, message=message, **forms)
+        return _panel_response(req, message=message)
     flash(message, "success")
     return redirect_to(url_for("requests.show_request", request_id=req.id))
 
 
-def _change_failed(request_id: int, exc, **forms):
+def _change_failed(request_id: int, exc):
     req = svc.get_request(current_user, request_id)
     if is_htmx():
-        return _panel_response(req, status=exc.status, message=exc.message, **forms)
+        return _panel_response(req, status=exc.status, message=exc.message)
     flash(exc.message, "error")
     return redirect_to(url_for("requests.show_request", request_id=request_id))
 

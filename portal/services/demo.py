@@ -83,7 +83,8 @@ def _status_for_age(rng: random.Random, age_days: float) -> str:
     if age_days > 20:
         return rng.choices(["closed", "resolved", "in_progress", "waiting_on_customer"], [60, 30, 6, 4])[0]
     if age_days > 5:
-        return rng.choices(["resolved", "closed", "in_progress", "waiting_on_customer", "open"], [30, 20, 25, 10, 15])[0]
+        return rng.choices(["resolved", "closed", "in_progress", "waiting_on_customer", "open"],
+                           [30, 20, 25, 10, 15])[0]
     return rng.choices(["open", "in_progress", "waiting_on_customer", "resolved"], [45, 35, 10, 10])[0]
 
 
@@ -137,7 +138,8 @@ def create_demo_data(seed: int = 7, count: int = 300, only_if_empty: bool = Fals
                 clock = min(now, clock + timedelta(minutes=rng.randint(10, 600)))
                 db.session.add(Comment(request_id=req.id, author_id=requester.id,
                                        body=rng.choice(CUSTOMER_REPLIES), created_at=clock))
-        path = {"open": [], "in_progress": ["in_progress"], "waiting_on_customer": ["in_progress", "waiting_on_customer"],
+        path = {"open": [], "in_progress": ["in_progress"],
+                "waiting_on_customer": ["in_progress", "waiting_on_customer"],
                 "resolved": ["in_progress", "resolved"], "closed": ["in_progress", "resolved", "closed"]}[status]
         if status != "open" and assignee is None:
             path = []

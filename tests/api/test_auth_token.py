@@ -209,3 +209,32 @@ def test_reactivated_user_old_token_stays_dead(api, ctx, factories, token_for):
 
     _assert_unauthorized(api("GET", PROTECTED, token=token))
     assert api("GET", PROTECTED, token=token_for(user)).status_code == 200
+
+
+@pytest.fixture()
+def strict_login_limit(app):
+    previous = app.config["LOGIN_RATE_LIMIT"]
+    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    yield
+    app.config["LOGIN_RATE_LIMIT"] = previous
+
+
+def test_token_repeated_wrong_passwords_are_rate_limited(api, factories, strict_login_limit):
+    user = factories.make_user("requester")
+    wrong = {"email": user.email, "password": "not-the-password"}
+
+    statuses = [api("POST", "auth/token", json=wrong).status_code for _ in range(4)]
+    blocked = api("POST", "auth/token", json={"email": user.email, "password": TEST_PASSWORD})
+
+    assert statuses == [401, 401, 401, 429]
+    assert blocked.status_code == 429
+    assert error_of(blocked)["code"] == "too_many_requests"
+
+
+def test_token_successful_sign_ins_do_not_count_towards_the_limit(api, factories, strict_login_limit):
+    user = factories.make_user("requester")
+    good = {"email": user.email, "password": TEST_PASSWORD}
+
+    statuses = [api("POST", "auth/token", json=good).status_code for _ in range(5)]
+
+    assert statuses == [201] * 5

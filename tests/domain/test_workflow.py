@@ -12,9 +12,11 @@ from portal.domain.workflow import (
     REQUESTER_TRANSITIONS,
     STAFF_ROLES,
     STATUSES,
+    SUGGESTED_NEXT,
     TRANSITIONS,
     Timestamps,
     TransitionError,
+    action_label,
     allowed_transitions,
     apply_transition,
     check_transition,
@@ -133,12 +135,43 @@ def test_check_transition_unknown_role_gets_requester_rights(role):
         check_transition("open", "in_progress", role)
 
 
-def test_allowed_transitions_in_workflow_order():
+def test_allowed_transitions_usual_next_step_first_then_workflow_order():
     assert allowed_transitions("open", "agent") == ["in_progress", "waiting_on_customer", "resolved"]
-    assert allowed_transitions("resolved", "agent") == ["open", "in_progress", "closed"]
+    assert allowed_transitions("in_progress", "agent") == ["resolved", "open", "waiting_on_customer"]
+    assert allowed_transitions("waiting_on_customer", "agent") == ["in_progress", "open", "resolved"]
+    assert allowed_transitions("resolved", "agent") == ["closed", "open", "in_progress"]
     assert allowed_transitions("closed", "admin") == ["open"]
-    assert allowed_transitions("resolved", "requester") == ["open", "closed"]
+    assert allowed_transitions("resolved", "requester") == ["closed", "open"]
+    assert allowed_transitions("closed", "requester") == ["open"]
     assert allowed_transitions("in_progress", "requester") == []
+
+
+@pytest.mark.parametrize("role", ["agent", "requester"])
+@pytest.mark.parametrize("current", STATUSES)
+def test_allowed_transitions_lists_each_allowed_move_once(current, role):
+    listed = allowed_transitions(current, role)
+    assert len(listed) == len(set(listed))
+    expected = EXPECTED_STAFF_MOVES if role == "agent" else EXPECTED_REQUESTER_MOVES
+    assert set(listed) == {b for a, b in expected if a == current}
+
+
+@pytest.mark.parametrize("current", STATUSES)
+def test_suggested_next_is_an_allowed_staff_move(current):
+    check_transition(current, SUGGESTED_NEXT[current], "agent")
+
+
+@pytest.mark.parametrize(("current", "target", "label"), [
+    ("open", "in_progress", "Start work"),
+    ("in_progress", "resolved", "Resolve"),
+    ("in_progress", "waiting_on_customer", "Wait on customer"),
+    ("in_progress", "open", "Back to open"),
+    ("resolved", "closed", "Close (confirm resolution)"),
+    ("resolved", "open", "Reopen"),
+    ("closed", "open", "Reopen"),
+    ("resolved", "in_progress", "Reopen and work on it"),
+])
+def test_action_label_names_the_button(current, target, label):
+    assert action_label(current, target) == label
 
 
 # ---------------------------------------------------------------- apply_transition

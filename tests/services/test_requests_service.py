@@ -652,3 +652,18 @@ def test_get_attachment_internal_note_file_not_found_for_requester(factories, ag
     with pytest.raises(NotFound):
         svc.get_attachment(requester, att.id)
     assert svc.get_attachment(agent, att.id).id == att.id
+
+
+def test_timeline_events_show_readable_changes(factories, agent, requester):
+    req = factories.make_request(requester)
+    svc.assign(agent, req.id, agent.id)
+    svc.add_comment(agent, req.id, "On it.")  # sets first_response_at only: no separate event line
+    svc.change_status(agent, req.id, "waiting_on_customer")
+    svc.add_comment(requester, req.id, "Answer.")
+    entries = svc.timeline(requester, factories.reload(req))
+    changes = [e.changes for e in entries if e.kind == "event" and e.event.action != "request.created"]
+    assert changes == [
+        [("assignee", None, agent.name)],
+        [("status", "open", "waiting_on_customer")],
+        [("status", "waiting_on_customer", "in_progress")],
+    ]

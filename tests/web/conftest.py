@@ -20,15 +20,6 @@ from tests.conftest import TEST_PASSWORD
 _seq = itertools.count(1)
 
 
-@pytest.fixture(autouse=True)
-def _usable_hash_cost(app):
-    """tests/conftest.py sets 8 KiB, below argon2's minimum (8 KiB x 4 lanes): hashing would fail."""
-    old = app.config["PASSWORD_HASH_MEMORY_KIB"]
-    app.config["PASSWORD_HASH_MEMORY_KIB"] = 64
-    yield
-    app.config["PASSWORD_HASH_MEMORY_KIB"] = old
-
-
 def _user_ns(user) -> SimpleNamespace:
     return SimpleNamespace(id=user.id, email=user.email, name=user.name, role=user.role, active=user.active,
                            password=TEST_PASSWORD)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from html import unescape
+from urllib.parse import parse_qs, urlsplit
 
 HX = {"HX-Request": "true"}
 
@@ -30,3 +31,10 @@ def csrf_from_body(html: str) -> str:
 def csrf_from_form(html: str) -> str:
     """The first hidden csrf_token field's value."""
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def login_next(location: str) -> str | None:
+    """For a redirect to the sign-in page, its ?next= value; fails for any other target."""
+    parts = urlsplit(location)
+    assert parts.path == "/login" and not parts.netloc, location
+    return parse_qs(parts.query).get("next", [None])[0]

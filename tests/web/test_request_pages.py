@@ -1,0 +1,619 @@
+"""Request pages: the list and its filters, raising a request, attachments, and the HTMX detail forms."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.web.helpers import HX, link_with_rel, text_of
+
+TABLE = {**HX, "HX-Target": "request-table"}
+
+
+# ---------------------------------------------------------------- list page
+
+
+@pytest.fixture()
+def listing(make):
+    """An agent, two requesters and requests that differ in every filterable way."""
+    agent = make.user("agent")
+    other_agent = make.user("agent")
+    alice = make.user("requester")
+    bob = make.user("requester")
+    reqs = {
+        "printer": make.request(alice, title="Printer jammed Alpha", category="hardware", priority="low"),
+        "vpn": make.request(alice, title="VPN drops Bravo", category="network", priority="high",
+                            status="in_progress", assignee=agent),
+        "excel": make.request(bob, title="Excel crashes Charlie", category="software", priority="critical",
+                              assignee=other_agent, description="Macro sheet Zebra fails."),
+        "badge": make.request(bob, title="Badge access Delta", category="access", priority="medium",
+                              status="resolved"),
+    }
+    return agent, alice, bob, reqs
+
+
+def _titles(html: str, reqs) -> set[str]:
+    return {key for key, r in reqs.items() if r.title in html}
+
+
+def test_list_page_renders_filter_form_and_table(login_client, listing):
+    agent, _, _, reqs = listing
+    response = login_client(agent).get("/requests")
+    assert response.status_code == 200
+    html = text_of(response)
+    assert "<html" in html
+    assert '<form id="filters"' in html
+    for name in ("q", "status", "priority", "category", "assignee", "sort"):
+        assert f'name="{name}"' in html
+    assert '<section id="request-table"' in html
+    assert '<table class="requests">' in html
+    assert _titles(html, reqs) == set(reqs)
+    assert "4 requests" in html
+
+
+def test_list_htmx_returns_only_table_partial(login_client, listing):
+    agent, _, _, reqs = listing
+    response = login_client(agent).get("/requests?priority=high", headers=TABLE)
+    assert response.status_code == 200
+    html = text_of(response)
+    assert html.lstrip().startswith('<section id="request-table"')
+    assert "<html" not in html and "<body" not in html and '<form id="filters"' not in html
+    assert _titles(html, reqs) == {"vpn"}
+    vary = {v.strip() for v in response.headers["Vary"].split(",")}
+    assert "HX-Request" in vary
+
+
+def test_list_full_page_also_varies_on_hx_request(login_client, listing):
+    agent, *_ = listing
+    response = login_client(agent).get("/requests")
+    assert "HX-Request" in {v.strip() for v in response.headers["Vary"].split(",")}
+
+
+def test_list_htmx_for_another_target_gets_full_page(login_client, listing):
+    agent, *_ = listing
+    html = text_of(login_client(agent).get("/requests", headers={**HX, "HX-Target": "main"}))
+    assert "<html" in html and '<form id="filters"' in html
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("status=in_progress", {"vpn"}),
+    ("status=active", {"printer", "vpn", "excel"}),
+    ("status=done", {"badge"}),
+    ("priority=critical", {"excel"}),
+    ("category=network", {"vpn"}),
+    ("assignee=me", {"vpn"}),
+    ("assignee=none", {"printer", "badge"}),
+    ("q=bravo", {"vpn"}),
+    ("q=zebra", {"excel"}),
+    ("status=active&priority=low&category=hardware", {"printer"}),
+    ("priority=high&category=hardware", set()),
+])
+def test_list_plain_get_filters(login_client, listing, query, expected):
+    agent, _, _, reqs = listing
+    response = login_client(agent).get("/requests?" + query)
+    assert response.status_code == 200
+    html = text_of(response)
+    assert "<html" in html
+    assert _titles(html, reqs) == expected
+    if not expected:
+        assert "No requests match these filters." in html
+
+
+def test_list_filters_same_with_and_without_htmx(login_client, listing):
+    agent, _, _, reqs = listing
+    client = login_client(agent)
+    for query in ("status=active&assignee=none", "q=charlie", "category=access"):
+        plain = _titles(text_of(client.get("/requests?" + query)), reqs)
+        partial = _titles(text_of(client.get("/requests?" + query, headers=TABLE)), reqs)
+        assert plain == partial
+
+
+def test_list_search_by_number(login_client, listing):
+    agent, _, _, reqs = listing
+    html = text_of(login_client(agent).get(f"/requests?q=%23{reqs['excel'].id}"))
+    assert _titles(html, reqs) == {"excel"}
+
+
+def test_list_assignee_by_id(login_client, listing, make):
+    agent, _, _, reqs = listing
+    excel = make.get_request(reqs["excel"].id)
+    html = text_of(login_client(agent).get(f"/requests?assignee={excel.assignee_id}"))
+    assert _titles(html, reqs) == {"excel"}
+
+
+def test_list_form_reflects_current_filters(login_client, listing):
+    agent, *_ = listing
+    html = text_of(login_client(agent).get("/requests?status=done&priority=high&q=abc"))
+    assert '<option value="done" selected>' in html
+    assert '<option value="high" selected>' in html
+    assert 'value="abc"' in html
+
+
+def test_list_requester_sees_only_own(login_client, listing):
+    _, alice, _, reqs = listing
+    html = text_of(login_client(alice).get("/requests"))
+    assert _titles(html, reqs) == {"printer", "vpn"}
+    assert "My requests" in html
+    # Requesters get no assignee filter.
+    assert 'name="assignee"' not in html
+
+
+@pytest.mark.parametrize("query", [
+    "status=bogus", "priority=urgent", "category=nope", "assignee=someone", "sort=sideways", "page=abc",
+    "page=0", "per_page=-3", "status=%3Cscript%3E",
+])
+def test_list_unknown_filter_values_show_notice(login_client, listing, query):
+    agent, _, _, reqs = listing
+    client = login_client(agent)
+    for headers in ({}, TABLE):
+        response = client.get("/requests?" + query, headers=headers)
+        assert response.status_code == 200
+        html = text_of(response)
+        assert "Some filters were ignored" in html
+        assert "<script>" not in html
+        # The bad value is dropped, the rest of the list still shows.
+        assert _titles(html, reqs) == set(reqs)
+
+
+def test_list_huge_page_number_is_not_an_error(login_client, listing):
+    agent, *_ = listing
+    response = login_client(agent).get("/requests?page=99999999999")
+    assert response.status_code == 200
+    assert "No requests match these filters." in text_of(response)
+
+
+def test_list_pagination_links_keep_filters(app, login_client, make):
+    agent = make.user("agent")
+    alice = make.user("requester")
+    high = [make.request(alice, title=f"High number {i}", priority="high") for i in range(5)]
+    make.request(alice, title="Low one", priority="low")
+    old = app.config["PER_PAGE"]
+    app.config["PER_PAGE"] = 2
+    try:
+        client = login_client(agent)
+        html = text_of(client.get("/requests?priority=high&q=number&sort=oldest"))
+        assert "5 requests · page 1 of 3" in html
+        assert link_with_rel(html, "prev") is None
+        nxt = link_with_rel(html, "next")
+        assert parse_qs(urlsplit(nxt).query) == {
+            "priority": ["high"], "q": ["number"], "sort": ["oldest"], "page": ["2"]}
+        # The pager is htmx-enabled with the same URL.
+        assert f'hx-get="{nxt.replace("&", "&amp;")}"' in html
+
+        page2 = text_of(client.get(nxt, headers=TABLE))
+        assert page2.lstrip().startswith('<section id="request-table"')
+        assert "page 2 of 3" in page2
+        assert [r.title for r in high[2:4] if r.title in page2] == [high[2].title, high[3].title]
+        assert "Low one" not in page2
+        prev = link_with_rel(page2, "prev")
+        prev_query = parse_qs(urlsplit(prev).query)
+        assert prev_query.pop("page", ["1"]) == ["1"]
+        assert prev_query == {"priority": ["high"], "q": ["number"], "sort": ["oldest"]}
+        last = text_of(client.get(link_with_rel(page2, "next")))
+        assert "page 3 of 3" in last and high[4].title in last
+        assert link_with_rel(last, "next") is None
+    finally:
+        app.config["PER_PAGE"] = old
+
+
+def test_list_pagination_links_keep_per_page(login_client, make):
+    """?per_page= is read by the list, so the pager must keep it or rows are skipped."""
+    agent = make.user("agent")
+    alice = make.user("requester")
+    for i in range(5):
+        make.request(alice, title=f"Row {i}")
+    client = login_client(agent)
+    html = text_of(client.get("/requests?per_page=2&sort=oldest"))
+    assert "page 1 of 3" in html
+    nxt = link_with_rel(html, "next")
+    assert parse_qs(urlsplit(nxt).query).get("per_page") == ["2"], nxt
+    assert "Row 2" in text_of(client.get(nxt))
+
+
+# ---------------------------------------------------------------- new request
+
+
+def test_new_request_form_renders(login_client, make):
+    html = text_of(login_client(make.user("requester")).get("/requests/new"))
+    assert 'enctype="multipart/form-data"' in html
+    for name in ("title", "category", "priority", "description", "attachments"):
+        assert f'name="{name}"' in html
+
+
+def test_new_request_valid_post_creates_and_redirects(login_client, make):
+    user = make.user("requester")
+    client = login_client(user)
+    response = client.post("/requests/new", data={
+        "title": "Monitor flickers", "category": "hardware", "priority": "high",
+        "description": "Second screen flickers every minute.",
+    })
+    assert response.status_code == 303
+    match = re.fullmatch(r"/requests/(\d+)", response.headers["Location"])
+    assert match
+    req = make.get_request(int(match.group(1)))
+    assert (req.title, req.category, req.priority, req.status, req.requester_id) == (
+        "Monitor flickers", "hardware", "high", "open", user.id)
+    detail = text_of(client.get(response.headers["Location"]))
+    assert f"Request #{req.id} was created." in detail
+    assert "Monitor flickers" in detail
+
+
+def test_new_request_htmx_post_redirects_with_hx_redirect(login_client, make):
+    client = login_client(make.user("requester"))
+    response = client.post("/requests/new", headers=HX, data={
+        "title": "Laptop slow", "category": "hardware", "priority": "medium", "description": "Very slow.",
+    })
+    assert response.status_code == 204
+    assert re.fullmatch(r"/requests/\d+", response.headers["HX-Redirect"])
+
+
+def test_new_request_invalid_post_shows_errors_422(login_client, make):
+    client = login_client(make.user("requester"))
+    response = client.post("/requests/new", data={
+        "title": "", "category": "teleportation", "priority": "medium", "description": "Kept text",
+    })
+    assert response.status_code == 422
+    html = text_of(response)
+    assert "This field is required." in html
+    assert "Not a valid choice" in html
+    assert 'aria-invalid="true"' in html
+    assert "Kept text" in html
+    assert make.count("ServiceRequest") == 0
+
+
+def test_new_request_blank_title_after_strip_is_422(login_client, make):
+    client = login_client(make.user("requester"))
+    response = client.post("/requests/new", data={
+        "title": "   ", "category": "hardware", "priority": "medium", "description": "x",
+    })
+    assert response.status_code == 422
+    assert make.count("ServiceRequest") == 0
+
+
+def test_new_request_with_attachment_shows_and_downloads(login_client, make):
+    client = login_client(make.user("requester"))
+    response = client.post("/requests/new", content_type="multipart/form-data", data={
+        "title": "Error log", "category": "software", "priority": "medium", "description": "See the log.",
+        "attachments": (io.BytesIO(b"line one\nline two\n"), "file.txt"),
+    })
+    assert response.status_code == 303
+    detail_url = response.headers["Location"]
+    html = text_of(client.get(detail_url))
+    assert "file.txt" in html
+    href = re.search(r'<a href="(/attachments/\d+)" download>file.txt</a>', html).group(1)
+
+    download = client.get(href)
+    assert download.status_code == 200
+    assert download.data == b"line one\nline two\n"
+    disposition = download.headers["Content-Disposition"]
+    assert disposition.startswith("attachment")
+    assert "file.txt" in disposition
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    assert download.mimetype == "text/plain"
+
+
+@pytest.mark.parametrize(("filename", "content"), [
+    ("page.html", b"<script>alert(1)</script>"),
+    ("logo.svg", b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>"),
+    ("PAGE.HTML", b"<b>x</b>"),
+])
+def test_new_request_refuses_dangerous_upload(login_client, make, filename, content):
+    client = login_client(make.user("requester"))
+    response = client.post("/requests/new", content_type="multipart/form-data", data={
+        "title": "With a file", "category": "software", "priority": "medium", "description": "x",
+        "attachments": (io.BytesIO(content), filename),
+    })
+    assert response.status_code == 422
+    html = text_of(response)
+    assert "is not an allowed file type" in html
+    assert make.count("ServiceRequest") == 0
+    assert make.count("Attachment") == 0
+
+
+def test_attachment_of_another_requesters_request_is_404(login_client, make):
+    alice = make.user("requester")
+    bob = make.user("requester")
+    req = make.request(alice, uploads=[("alice.txt", b"alice's secret")])
+    response = login_client(bob).get(f"/attachments/{req.attachment_ids[0]}")
+    assert response.status_code == 404
+    assert b"alice's secret" not in response.data
+
+
+def test_attachment_on_internal_note_hidden_from_requester(login_client, make):
+    alice = make.user("requester")
+    agent = make.user("agent")
+    req = make.request(alice)
+    note = make.comment(agent, req.id, "Internal: reset token", internal=True, uploads=[("notes.txt", b"staff only")])
+    public = make.comment(agent, req.id, "Public reply", uploads=[("reply.txt", b"for you")])
+    alice_client = login_client(alice)
+    response = alice_client.get(f"/attachments/{note.attachment_ids[0]}")
+    assert response.status_code == 404
+    assert b"staff only" not in response.data
+    assert alice_client.get(f"/attachments/{public.attachment_ids[0]}").data == b"for you"
+    # Staff can download it.
+    assert login_client(agent).get(f"/attachments/{note.attachment_ids[0]}").data == b"staff only"
+
+
+def test_attachment_unknown_id_is_404(login_client, make):
+    assert login_client(make.user("agent")).get("/attachments/999999").status_code == 404
+
+
+# ---------------------------------------------------------------- detail page and its HTMX forms
+
+
+@pytest.fixture()
+def ticket(make):
+    agent = make.user("agent")
+    alice = make.user("requester")
+    req = make.request(alice, title="Cannot print Echo")
+    return agent, alice, req
+
+
+def test_detail_page_renders(login_client, ticket):
+    agent, alice, req = ticket
+    html = text_of(login_client(agent).get(f"/requests/{req.id}"))
+    assert "Cannot print Echo" in html
+    for part in ('id="request-header"', 'id="timeline"', 'id="comment-form"', 'id="request-panel"'):
+        assert part in html
+    assert "raised this request" in html
+    assert alice.name in html
+
+
+def test_detail_unknown_request_is_404(login_client, make):
+    response = login_client(make.user("agent")).get("/requests/999999")
+    assert response.status_code == 404
+    assert "Request #999999 was not found." in text_of(response)
+
+
+def test_status_change_htmx_returns_panel_and_trigger(login_client, make, ticket):
+    agent, _, req = ticket
+    response = login_client(agent).post(f"/requests/{req.id}/status", data={"status": "in_progress"}, headers=HX)
+    assert response.status_code == 200
+    html = text_of(response)
+    assert html.lstrip().startswith('<section id="request-panel"')
+    assert "<html" not in html
+    assert "Status changed to in progress." in html
+    assert "request-changed" in json.loads(response.headers["HX-Trigger"])
+    assert make.get_request(req.id).status == "in_progress"
+
+
+def test_status_change_plain_post_redirects_with_flash(login_client, make, ticket):
+    agent, _, req = ticket
+    client = login_client(agent)
+    response = client.post(f"/requests/{req.id}/status", data={"status": "resolved"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/requests/{req.id}"
+    assert "Status changed to resolved." in text_of(client.get(f"/requests/{req.id}"))
+    assert make.get_request(req.id).status == "resolved"
+
+
+def test_status_invalid_transition_htmx_409_changes_nothing(login_client, make, ticket):
+    agent, _, req = ticket
+    response = login_client(agent).post(f"/requests/{req.id}/status", data={"status": "closed"}, headers=HX)
+    assert response.status_code == 409
+    html = text_of(response)
+    assert html.lstrip().startswith('<section id="request-panel"')
+    assert "An open request cannot be closed without being resolved first." in html
+    assert "flash-error" in html
+    assert "HX-Trigger" not in response.headers
+    assert make.get_request(req.id).status == "open"
+
+
+def test_status_unknown_value_htmx_422(login_client, make, ticket):
+    agent, _, req = ticket
+    response = login_client(agent).post(f"/requests/{req.id}/status", data={"status": "exploded"}, headers=HX)
+    assert response.status_code == 422
+    assert '<section id="request-panel"' in text_of(response)
+    assert make.get_request(req.id).status == "open"
+
+
+def test_status_requester_cannot_move_open_request(login_client, make, ticket):
+    _, alice, req = ticket
+    response = login_client(alice).post(f"/requests/{req.id}/status", data={"status": "resolved"}, headers=HX)
+    assert response.status_code == 409
+    assert "Requesters can only close a resolved request" in text_of(response)
+    assert make.get_request(req.id).status == "open"
+
+
+def test_status_requester_closes_resolved_request(login_client, make):
+    alice = make.user("requester")
+    req = make.request(alice, status="resolved")
+    client = login_client(alice)
+    page = text_of(client.get(f"/requests/{req.id}"))
+    assert 'name="status" value="closed"' in page
+    assert "Close (confirm resolution)" in page
+    response = client.post(f"/requests/{req.id}/status", data={"status": "closed"}, headers=HX)
+    assert response.status_code == 200
+    assert make.get_request(req.id).status == "closed"
+
+
+def test_assign_to_me_and_unassign(login_client, make, ticket):
+    agent, _, req = ticket
+    client = login_client(agent)
+    assert "Assign to me" in text_of(client.get(f"/requests/{req.id}"))
+
+    response = client.post(f"/requests/{req.id}/assign", data={"assignee": "me"}, headers=HX)
+    assert response.status_code == 200
+    html = text_of(response)
+    assert html.lstrip().startswith('<section id="request-panel"')
+    assert "You took this request." in html
+    assert "Assign to me" not in html
+    assert "request-changed" in json.loads(response.headers["HX-Trigger"])
+    assert make.get_request(req.id).assignee_id == agent.id
+
+    response = client.post(f"/requests/{req.id}/assign", data={"assignee": ""}, headers=HX)
+    assert response.status_code == 200
+    assert "Assigned to nobody." in text_of(response)
+    assert make.get_request(req.id).assignee_id is None
+
+
+def test_assign_to_other_agent_plain_post(login_client, make, ticket):
+    agent, _, req = ticket
+    other = make.user("manager")
+    response = login_client(agent).post(f"/requests/{req.id}/assign", data={"assignee": str(other.id)})
+    assert response.status_code == 303
+    assert make.get_request(req.id).assignee_id == other.id
+
+
+def test_assign_to_requester_is_refused_with_reason(login_client, make, ticket):
+    """The service says why (a requester cannot be assigned); the panel should show that reason."""
+    agent, alice, req = ticket
+    response = login_client(agent).post(f"/requests/{req.id}/assign", data={"assignee": str(alice.id)}, headers=HX)
+    assert response.status_code == 422
+    assert "Choose an active agent, manager or admin." in text_of(response)
+    assert make.get_request(req.id).assignee_id is None
+
+
+def test_assign_by_requester_is_403(login_client, make, ticket):
+    _, alice, req = ticket
+    response = login_client(alice).post(f"/requests/{req.id}/assign", data={"assignee": "me"}, headers=HX)
+    assert response.status_code == 403
+    assert make.get_request(req.id).assignee_id is None
+
+
+def test_properties_change(login_client, make, ticket):
+    agent, _, req = ticket
+    response = login_client(agent).post(f"/requests/{req.id}/properties",
+                                        data={"priority": "critical", "category": "network"}, headers=HX)
+    assert response.status_code == 200
+    html = text_of(response)
+    assert html.lstrip().startswith('<section id="request-panel"')
+    assert "Details saved." in html
+    assert '<option selected value="critical">' in html
+    assert "request-changed" in json.loads(response.headers["HX-Trigger"])
+    after = make.get_request(req.id)
+    assert (after.priority, after.category) == ("critical", "network")
+
+
+def test_properties_invalid_values_change_nothing(login_client, make, ticket):
+    agent, _, req = ticket
+    client = login_client(agent)
+    bad_priority = client.post(f"/requests/{req.id}/properties",
+                               data={"priority": "urgent", "category": "network"}, headers=HX)
+    assert bad_priority.status_code == 422
+    bad_category = client.post(f"/requests/{req.id}/properties",
+                               data={"priority": "low", "category": "nope"}, headers=HX)
+    assert bad_category.status_code == 422
+    assert '<section id="request-panel"' in text_of(bad_category)
+    after = make.get_request(req.id)
+    assert (after.priority, after.category) == ("medium", "hardware")
+
+
+def test_properties_by_requester_is_403(login_client, make, ticket):
+    _, alice, req = ticket
+    response = login_client(alice).post(f"/requests/{req.id}/properties",
+                                        data={"priority": "critical", "category": "network"})
+    assert response.status_code == 403
+    assert make.get_request(req.id).priority == "medium"
+
+
+def test_comment_htmx_returns_fresh_form_and_trigger(login_client, make, ticket):
+    _, alice, req = ticket
+    response = login_client(alice).post(f"/requests/{req.id}/comments",
+                                        data={"body": "It still jams on tray 2."}, headers=HX)
+    assert response.status_code == 200
+    html = text_of(response)
+    assert html.lstrip().startswith('<section id="comment-form"')
+    assert "<html" not in html
+    assert "Your reply was added." in html
+    # A fresh, empty form.
+    assert re.search(r"<textarea[^>]*>\s*</textarea>", html)
+    assert "It still jams on tray 2." not in html
+    assert "request-changed" in json.loads(response.headers["HX-Trigger"])
+    assert [c.body for c in make.comments(req.id)] == ["It still jams on tray 2."]
+
+
+def test_comment_plain_post_redirects(login_client, make, ticket):
+    agent, _, req = ticket
+    client = login_client(agent)
+    response = client.post(f"/requests/{req.id}/comments", data={"body": "On my way."})
+    assert response.status_code == 303
+    html = text_of(client.get(f"/requests/{req.id}"))
+    assert "Your reply was added." in html and "On my way." in html
+
+
+def test_comment_empty_htmx_422_with_error(login_client, make, ticket):
+    _, alice, req = ticket
+    response = login_client(alice).post(f"/requests/{req.id}/comments", data={"body": ""}, headers=HX)
+    assert response.status_code == 422
+    html = text_of(response)
+    assert html.lstrip().startswith('<section id="comment-form"')
+    assert "This field is required." in html
+    assert "HX-Trigger" not in response.headers
+    assert make.comments(req.id) == []
+
+
+def test_comment_whitespace_only_is_422(login_client, make, ticket):
+    _, alice, req = ticket
+    response = login_client(alice).post(f"/requests/{req.id}/comments", data={"body": "   \n  "}, headers=HX)
+    assert response.status_code == 422
+    assert make.comments(req.id) == []
+
+
+def test_comment_empty_plain_post_rerenders_detail_422(login_client, make, ticket):
+    _, alice, req = ticket
+    response = login_client(alice).post(f"/requests/{req.id}/comments", data={"body": ""})
+    assert response.status_code == 422
+    html = text_of(response)
+    assert "<html" in html and "This field is required." in html
+
+
+def test_comment_with_attachment_and_bad_attachment(login_client, make, ticket):
+    _, alice, req = ticket
+    client = login_client(alice)
+    ok = client.post(f"/requests/{req.id}/comments", headers=HX, content_type="multipart/form-data",
+                     data={"body": "Photo attached", "attachments": (io.BytesIO(b"\x89PNG..."), "jam.png")})
+    assert ok.status_code == 200
+    assert "jam.png" in text_of(client.get(f"/requests/{req.id}/timeline"))
+    bad = client.post(f"/requests/{req.id}/comments", headers=HX, content_type="multipart/form-data",
+                      data={"body": "Page", "attachments": (io.BytesIO(b"<html>"), "x.html")})
+    assert bad.status_code == 422
+    assert "is not an allowed file type" in text_of(bad)
+    assert [c.body for c in make.comments(req.id)] == ["Photo attached"]
+
+
+def test_timeline_partial_shows_new_comments(login_client, make, ticket):
+    agent, _, req = ticket
+    client = login_client(agent)
+    before = text_of(client.get(f"/requests/{req.id}/timeline"))
+    assert before.lstrip().startswith('<ol id="timeline"')
+    assert "<html" not in before
+    assert "Have you tried turning it off" not in before
+    client.post(f"/requests/{req.id}/comments", data={"body": "Have you tried turning it off"}, headers=HX)
+    client.post(f"/requests/{req.id}/status", data={"status": "in_progress"}, headers=HX)
+    after = text_of(client.get(f"/requests/{req.id}/timeline"))
+    assert "Have you tried turning it off" in after
+    assert "changed status" in after
+
+
+def test_header_partial_reflects_changes(login_client, ticket):
+    agent, _, req = ticket
+    client = login_client(agent)
+    client.post(f"/requests/{req.id}/status", data={"status": "in_progress"}, headers=HX)
+    html = text_of(client.get(f"/requests/{req.id}/header"))
+    assert html.lstrip().startswith('<div id="request-header"')
+    assert "Cannot print Echo" in html and "In progress" in html
+
+
+def test_requester_never_sees_internal_notes(login_client, make, ticket):
+    agent, alice, req = ticket
+    make.comment(agent, req.id, "Public: a technician is coming.")
+    staff_client = login_client(agent)
+    staff_client.post(f"/requests/{req.id}/comments", data={"body": "INTERNAL: user broke it", "internal": "y"},
+                      headers=HX)
+    assert [c.internal for c in make.comments(req.id)] == [False, True]
+    assert "INTERNAL: user broke it" in text_of(staff_client.get(f"/requests/{req.id}"))
+
+    client = login_client(alice)
+    for url in (f"/requests/{req.id}", f"/requests/{req.id}/timeline"):
+        html = text_of(client.get(url))
+        assert "Public: a technician is coming." in html
+        assert "INTERNAL: user broke it" not in html
+        assert "Internal note" not in html
+    # Requesters get no "internal note" box, and cannot write one by sending the field.
+    client.post(f"/requests/{req.id}/comments", data={"body": "Is it internal?", "internal": "y"}, headers=HX)
+    assert make.comments(req.id)[-1].internal is False
