@@ -102,12 +102,16 @@ def store_uploads(uploads: list[Upload], field: str = "attachments") -> list[Sto
 def _copy_limited(stream: BinaryIO, target: Path, limit: int) -> int | None:
     """Copy at most `limit` bytes; returns the size, or None (and no file) when over."""
     size = 0
-    with open(target, "wb") as out:
-        while chunk := stream.read(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                break
-            out.write(chunk)
+    try:
+        with open(target, "wb") as out:
+            while chunk := stream.read(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    break
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)  # never leave a half-written file behind
+        raise
     if size > limit:
         target.unlink(missing_ok=True)
         return None

@@ -34,6 +34,20 @@ SEARCH_MAX = 200
 
 # ---------------------------------------------------------------- reading
 
+_MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
+
+
+def _as_id(value: Any) -> int | None:
+    """A database id from an int or a string of ASCII digits; None for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdecimal():
+        number = int(value)
+    else:
+        return None
+    return number if 0 <= number <= _MAX_ID else None
+
+
 def visible_requests(actor: User) -> Select:
     """Requests the actor may see: staff see all, requesters their own."""
     stmt = select(ServiceRequest)
@@ -95,7 +109,7 @@ def parse_filters(args: Any, default_per_page: int = 25, strict: bool = False) -
     f.priority = pick("priority", PRIORITIES)
     f.category = pick("category", set(db.session.scalars(select(Category.code))))
     assignee = (args.get("assignee") or "").strip()
-    if assignee and assignee not in ("me", "none") and not assignee.isdigit():
+    if assignee and assignee not in ("me", "none") and _as_id(assignee) is None:
         errors["assignee"] = "Use 'me', 'none' or a user id."
         assignee = ""
     f.assignee = assignee
@@ -106,7 +120,7 @@ def parse_filters(args: Any, default_per_page: int = 25, strict: bool = False) -
         if not raw:
             setattr(f, name, default)
             continue
-        if not raw.isdigit() or int(raw) < 1:
+        if _as_id(raw) is None or int(raw) < 1:
             errors[name] = f"{name} must be a positive whole number."
             setattr(f, name, default)
         else:
@@ -159,12 +173,13 @@ def list_requests(actor: User, f: RequestFilters) -> Page:
     elif f.assignee == "none":
         stmt = stmt.where(ServiceRequest.assignee_id.is_(None))
     elif f.assignee:
-        stmt = stmt.where(ServiceRequest.assignee_id == int(f.assignee))
+        stmt = stmt.where(ServiceRequest.assignee_id == _as_id(f.assignee))
     if f.q:
         pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         conditions = [ServiceRequest.title.ilike(pattern), ServiceRequest.description.ilike(pattern)]
-        if f.q.lstrip("#").isdigit() and int(f.q.lstrip("#")) < 2**31:
-            conditions.append(ServiceRequest.id == int(f.q.lstrip("#")))
+        number = _as_id(f.q.lstrip("#"))
+        if number is not None:
+            conditions.append(ServiceRequest.id == number)
         stmt = stmt.where(or_(*conditions))
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     order = {
@@ -296,9 +311,10 @@ def _apply_status(actor: User, req: ServiceRequest, target: str, now: datetime) 
 def _check_assignee(assignee_id: Any) -> User | None:
     if assignee_id in (None, ""):
         return None
-    if isinstance(assignee_id, bool) or not isinstance(assignee_id, int | str) or not str(assignee_id).isdigit():
+    user_id = None if isinstance(assignee_id, bool) else _as_id(assignee_id)
+    if user_id is None:
         raise ValidationFailed({"assignee_id": "Choose an agent."})
-    user = db.session.get(User, int(assignee_id))
+    user = db.session.get(User, user_id)
     if user is None or not user.active or not user.is_staff:
         raise ValidationFailed({"assignee_id": "Choose an active agent, manager or admin."})
     return user
