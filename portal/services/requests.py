@@ -19,7 +19,7 @@ from portal.services import attachments as files
 from portal.services import audit
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
-REQUEST_AUDIT_FIELDS = ("title", "category", "priority", "status", "assignee_id")
+REQUEST_AUDIT_FIELDS = ("title", "description", "category", "priority", "status", "assignee_id")
 SORTS = {
     "newest": "Newest first",
     "oldest": "Oldest first",
@@ -113,7 +113,7 @@ def parse_filters(args: Any, default_per_page: int = 25, strict: bool = False) -
         errors["assignee"] = "Use 'me', 'none' or a user id."
         assignee = ""
     f.assignee = assignee
-    f.q = (args.get("q") or "").strip()[:SEARCH_MAX]
+    f.q = (args.get("q") or "").replace("\x00", "").strip()[:SEARCH_MAX]
     f.sort = pick("sort", SORTS) or "newest"
     for name, default, top in (("page", 1, 100_000), ("per_page", default_per_page, PER_PAGE_MAX)):
         raw = (args.get(name) or "").strip()
@@ -215,7 +215,9 @@ def _check_text(errors: dict[str, str], name: str, value: Any, maximum: int, req
         errors[name] = "Must be text."
         return ""
     value = value.strip()
-    if required and not value:
+    if "\x00" in value:
+        errors[name] = "Remove the NUL (\\0) character; it cannot be stored."
+    elif required and not value:
         errors[name] = "This field is required."
     elif len(value) > maximum:
         errors[name] = f"Use at most {maximum} characters (got {len(value)})."

@@ -47,6 +47,8 @@ def normalise_email(raw: str) -> str:
 
 def find_by_email(email: str) -> User | None:
     """The user with this address, ignoring case."""
+    if not email or "\x00" in email:
+        return None  # PostgreSQL cannot hold NUL; no stored address contains one
     return db.session.scalar(select(User).where(func.lower(User.email) == (email or "").strip().lower()))
 
 
@@ -112,7 +114,9 @@ def create_user(actor: User | None, email: str, name: str, role: str, password: 
     except ValidationFailed as exc:
         errors.update(exc.fields)
     name = (name or "").strip()
-    if not name:
+    if "\x00" in name:
+        errors["name"] = "Remove the NUL (\\0) character; it cannot be stored."
+    elif not name:
         errors["name"] = "Enter a name."
     elif len(name) > NAME_MAX:
         errors["name"] = f"Use at most {NAME_MAX} characters."

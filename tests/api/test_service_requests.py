@@ -75,7 +75,7 @@ def test_create_by_staff_makes_them_the_requester(agent):
     assert response.get_json()["requester"]["id"] == agent.user.id
 
 
-def test_create_writes_a_created_audit_row(requester, stored, ctx):
+def test_create_writes_a_created_audit_row(requester, ctx):
     from sqlalchemy import select
 
     from portal.extensions import db
@@ -605,7 +605,7 @@ def test_patch_in_progress_sets_first_response_at_once(factories, agent, stored)
     assert stored(ServiceRequest, req.id)["first_response_at"] == datetime.fromisoformat(first)
 
 
-def test_patch_assign_to_active_staff_and_unassign(factories, agent, as_user):
+def test_patch_assign_to_active_staff_and_unassign(factories, agent):
     manager = factories.make_user("manager")
     req = factories.make_request()
 
@@ -709,6 +709,17 @@ def test_patch_invalid_body_is_422_and_changes_nothing(factories, agent, stored,
     assert field in error["fields"], error
     assert stored(ServiceRequest, req.id) == before
     assert count_rows(AuditLog) == audit_rows
+
+
+def test_patch_nul_character_in_title_is_422_not_500(factories, agent, stored):
+    req = factories.make_request()
+    before = stored(ServiceRequest, req.id)
+
+    response = agent.patch(_path(req), json={"title": "Printer\u0000 on fire"})
+
+    assert response.status_code == 422, response.get_json()
+    assert "title" in error_of(response)["fields"]
+    assert stored(ServiceRequest, req.id) == before
 
 
 def test_patch_unknown_field_message_lists_allowed_fields(factories, agent):
