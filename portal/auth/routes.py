@@ -56,8 +56,10 @@ def logout():
     """POST signs out; GET asks first, so a link elsewhere cannot sign anyone out."""
     form = EmptyForm()
     if request.method == "POST" and form.validate_on_submit():
-        logout_user()
+        # Clear first: logout_user() then notes in the fresh session that the
+        # "keep me signed in" cookie must be deleted too.
         session.clear()
+        logout_user()
         flash("You have signed out.", "info")
         return redirect(url_for("auth.login"), code=303)
     if not current_user.is_authenticated:

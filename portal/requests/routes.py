@@ -128,9 +128,11 @@ def _after_change(req, message: str):
 
 def _change_failed(request_id: int, exc):
     req = svc.get_request(current_user, request_id)
+    # The field reasons say what to do ("Choose an active agent..."); the summary alone does not.
+    message = " ".join(dict.fromkeys(exc.fields.values())) or exc.message
     if is_htmx():
-        return _panel_response(req, status=exc.status, message=exc.message)
-    flash(exc.message, "error")
+        return _panel_response(req, status=exc.status, message=message)
+    flash(message, "error")
     return redirect_to(url_for("requests.show_request", request_id=request_id))
 
 
@@ -235,4 +237,5 @@ def download_attachment(attachment_id: int):
                          max_age=0, conditional=True)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "no-store"  # private files: no copies in shared caches
     return response

@@ -79,6 +79,7 @@ class RequestFilters:
     sort: str = "newest"
     page: int = 1
     per_page: int = 25
+    default_per_page: int = 25
     errors: dict[str, str] = field(default_factory=dict)
 
     def as_query(self, **overrides: Any) -> dict[str, Any]:
@@ -88,6 +89,7 @@ class RequestFilters:
             "assignee": self.assignee, "q": self.q,
             "sort": "" if self.sort == "newest" else self.sort,
             "page": "" if self.page == 1 else self.page,
+            "per_page": "" if self.per_page == self.default_per_page else self.per_page,
         }
         values.update(overrides)
         return {k: v for k, v in values.items() if v not in ("", None)}
@@ -95,7 +97,7 @@ class RequestFilters:
 
 def parse_filters(args: Any, default_per_page: int = 25, strict: bool = False) -> RequestFilters:
     """Read filters from a mapping of strings. Unknown values are dropped, or reported when strict."""
-    f = RequestFilters(per_page=default_per_page)
+    f = RequestFilters(per_page=default_per_page, default_per_page=default_per_page)
     errors: dict[str, str] = {}
 
     def pick(name: str, allowed) -> str:

@@ -135,16 +135,6 @@ class Maker:
             rows = db.session.scalars(select(Comment).where(Comment.request_id == request_id).order_by(Comment.id))
             return [SimpleNamespace(id=c.id, body=c.body, internal=c.internal, author_id=c.author_id) for c in rows]
 
-    def attachments(self, request_id: int) -> list[SimpleNamespace]:
-        from portal.extensions import db
-        from portal.models import Attachment
-
-        with self.app.app_context():
-            rows = db.session.scalars(
-                select(Attachment).where(Attachment.request_id == request_id).order_by(Attachment.id))
-            return [SimpleNamespace(id=a.id, filename=a.filename, size=a.size, comment_id=a.comment_id)
-                    for a in rows]
-
 
 @pytest.fixture()
 def make(app) -> Maker:

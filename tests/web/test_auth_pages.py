@@ -76,7 +76,8 @@ def test_login_page_keeps_safe_next_in_form_action(client):
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example", "/\\evil", "/\\/evil.example",
-                                    "http:/evil.example", "javascript:alert(1)", "requests"])
+                                    "http:/evil.example", "javascript:alert(1)", "requests",
+                                    "/\t/evil.example", "/\n/evil.example"])
 def test_login_ignores_unsafe_next(client, make, target):
     user = make.user("requester")
     page = text_of(client.get("/login", query_string={"next": target}))
@@ -176,3 +177,22 @@ def test_login_rate_limit_counts_only_failures(app, client, make):
         assert client.get("/login").status_code == 200
     finally:
         app.config["LOGIN_RATE_LIMIT"] = old
+
+
+def test_login_session_cookie_flags(client, auth, make):
+    response = auth.login(make.user("requester"))
+    cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("session="))
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_logout_also_ends_keep_me_signed_in(client, make):
+    """Signing out must also drop the "Keep me signed in" cookie, or the next request signs back in."""
+    user = make.user("requester")
+    response = client.post("/login", data={"email": user.email, "password": user.password, "remember": "y"})
+    assert response.status_code == 303
+    assert client.get_cookie("remember_token") is not None
+    assert client.post("/logout").status_code == 303
+    after = client.get("/requests")
+    assert after.status_code == 302, "still signed in after signing out"
+    assert client.get_cookie("remember_token") is None

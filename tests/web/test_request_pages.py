@@ -91,6 +91,9 @@ def test_list_htmx_for_another_target_gets_full_page(login_client, listing):
     ("q=zebra", {"excel"}),
     ("status=active&priority=low&category=hardware", {"printer"}),
     ("priority=high&category=hardware", set()),
+    ("q=%25", set()),
+    ("q=_", set()),
+    ("q=%5C", set()),
 ])
 def test_list_plain_get_filters(login_client, listing, query, expected):
     agent, _, _, reqs = listing
@@ -144,7 +147,7 @@ def test_list_requester_sees_only_own(login_client, listing):
 
 @pytest.mark.parametrize("query", [
     "status=bogus", "priority=urgent", "category=nope", "assignee=someone", "sort=sideways", "page=abc",
-    "page=0", "per_page=-3", "status=%3Cscript%3E",
+    "page=0", "per_page=-3", "status=%3Cscript%3E", "assignee=%D9%A1", "page=%C2%B2",
 ])
 def test_list_unknown_filter_values_show_notice(login_client, listing, query):
     agent, _, _, reqs = listing
@@ -159,11 +162,15 @@ def test_list_unknown_filter_values_show_notice(login_client, listing, query):
         assert _titles(html, reqs) == set(reqs)
 
 
-def test_list_huge_page_number_is_not_an_error(login_client, listing):
+@pytest.mark.parametrize("query", ["page=99999999999", "page=100001", "per_page=100000", "assignee=99999999999",
+                                   "q=%2399999999999", "q=%00", "q=a%00b", "page=%D9%A1"])
+def test_list_extreme_values_are_not_an_error(login_client, listing, query):
     agent, *_ = listing
-    response = login_client(agent).get("/requests?page=99999999999")
-    assert response.status_code == 200
-    assert "No requests match these filters." in text_of(response)
+    client = login_client(agent)
+    for headers in ({}, TABLE):
+        response = client.get("/requests?" + query, headers=headers)
+        assert response.status_code == 200
+        assert '<section id="request-table"' in text_of(response)
 
 
 def test_list_pagination_links_keep_filters(app, login_client, make):
@@ -585,9 +592,13 @@ def test_timeline_partial_shows_new_comments(login_client, make, ticket):
     assert "Have you tried turning it off" not in before
     client.post(f"/requests/{req.id}/comments", data={"body": "Have you tried turning it off"}, headers=HX)
     client.post(f"/requests/{req.id}/status", data={"status": "in_progress"}, headers=HX)
+    client.post(f"/requests/{req.id}/assign", data={"assignee": "me"}, headers=HX)
+    client.post(f"/requests/{req.id}/properties", data={"priority": "critical", "category": "hardware"}, headers=HX)
     after = text_of(client.get(f"/requests/{req.id}/timeline"))
     assert "Have you tried turning it off" in after
     assert "changed status" in after
+    assert f"assigned it to {agent.name}" in after
+    assert "changed priority from Medium to Critical" in after
 
 
 def test_header_partial_reflects_changes(login_client, ticket):
@@ -614,6 +625,35 @@ def test_requester_never_sees_internal_notes(login_client, make, ticket):
         assert "Public: a technician is coming." in html
         assert "INTERNAL: user broke it" not in html
         assert "Internal note" not in html
-    # Requesters get no "internal note" box, and cannot write one by sending the field.
+    # Requesters get no "internal note" box nor staff controls, and cannot write a note by sending the field.
+    page = text_of(client.get(f"/requests/{req.id}"))
+    assert 'name="internal"' not in page
+    assert 'name="assignee"' not in page and 'name="priority"' not in page
+    staff_page = text_of(staff_client.get(f"/requests/{req.id}"))
+    assert 'name="internal"' in staff_page and 'name="assignee"' in staff_page
     client.post(f"/requests/{req.id}/comments", data={"body": "Is it internal?", "internal": "y"}, headers=HX)
     assert make.comments(req.id)[-1].internal is False
+
+
+def test_user_text_is_escaped_everywhere(login_client, make):
+    alice = make.user("requester")
+    agent = make.user("agent")
+    req = make.request(alice, title='<script>alert("t")</script>', description="<img src=x onerror=alert(1)>",
+                       uploads=[("<b>bold</b>.txt", b"x")])
+    make.comment(agent, req.id, "<iframe src=//evil.example>")
+    client = login_client(agent)
+    for url in ("/requests", f"/requests/{req.id}", f"/requests/{req.id}/timeline", f"/requests/{req.id}/header"):
+        html = text_of(client.get(url))
+        for raw in ("<script>alert", "<img src=x", "<iframe", "<b>bold"):
+            assert raw not in html, (url, raw)
+    assert "&lt;script&gt;" in text_of(client.get(f"/requests/{req.id}/header"))
+
+
+def test_download_keeps_unicode_filename(login_client, make):
+    alice = make.user("requester")
+    req = make.request(alice, uploads=[("résumé notes.txt", b"cv")])
+    response = login_client(alice).get(f"/attachments/{req.attachment_ids[0]}")
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert "filename*=UTF-8''r%C3%A9sum%C3%A9%20notes.txt" in disposition

@@ -1,0 +1,274 @@
+"""Every route, for every role and for anonymous visitors: who gets in, and what the others see.
+
+ROUTES lists every (method, rule) of app.url_map except /static; a route added without an entry
+here fails test_access_table_covers_every_route.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from tests.web.helpers import login_next, text_of
+
+ROLES = ("requester", "agent", "manager", "admin")
+ACTORS = ("anonymous", *ROLES)
+
+# Who may use a route.
+PUBLIC = frozenset(ACTORS)
+SIGNED_IN = frozenset(ROLES)
+OWNER = frozenset(ROLES)  # the requester on their own request, and all staff
+STAFF = frozenset({"agent", "manager", "admin"})
+ADMIN = frozenset({"admin"})
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    rule: str
+    url: str  # formatted with the world's ids: {own}, {own_att}, {target}
+    who: frozenset
+    form: dict[str, Any] | None = None
+    json: dict[str, Any] | None = None
+    credentials: bool = False  # send the actor's email and password
+
+    @property
+    def api(self) -> bool:
+        return self.rule.startswith("/api/")
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.rule}"
+
+
+ROUTES = [
+    Route("GET", "/", "/", PUBLIC),
+    Route("GET", "/login", "/login", PUBLIC),
+    Route("POST", "/login", "/login", PUBLIC, credentials=True),
+    Route("GET", "/logout", "/logout", PUBLIC),
+    Route("POST", "/logout", "/logout", PUBLIC),
+    Route("GET", "/requests", "/requests", SIGNED_IN),
+    Route("GET", "/requests/new", "/requests/new", SIGNED_IN),
+    Route("POST", "/requests/new", "/requests/new", SIGNED_IN,
+          form={"title": "Walk", "category": "other", "priority": "low", "description": "Walking."}),
+    Route("GET", "/requests/<int:request_id>", "/requests/{own}", OWNER),
+    Route("GET", "/requests/<int:request_id>/timeline", "/requests/{own}/timeline", OWNER),
+    Route("GET", "/requests/<int:request_id>/header", "/requests/{own}/header", OWNER),
+    Route("POST", "/requests/<int:request_id>/status", "/requests/{own}/status", OWNER, form={"status": "open"}),
+    Route("POST", "/requests/<int:request_id>/assign", "/requests/{own}/assign", STAFF, form={"assignee": "me"}),
+    Route("POST", "/requests/<int:request_id>/properties", "/requests/{own}/properties", STAFF,
+          form={"priority": "high", "category": "network"}),
+    Route("POST", "/requests/<int:request_id>/comments", "/requests/{own}/comments", OWNER,
+          form={"body": "Walking by."}),
+    Route("GET", "/attachments/<int:attachment_id>", "/attachments/{own_att}", OWNER),
+    Route("GET", "/admin/users", "/admin/users", ADMIN),
+    Route("POST", "/admin/users", "/admin/users", ADMIN,
+          form={"name": "New Person", "email": "new.person@example.com", "role": "requester",
+                "password": "a-long-password"}),
+    Route("POST", "/admin/users/<int:user_id>/active", "/admin/users/{target}/active", ADMIN,
+          form={"active": "false"}),
+    Route("POST", "/admin/users/<int:user_id>/role", "/admin/users/{target}/role", ADMIN, form={"role": "agent"}),
+    Route("POST", "/api/v1/auth/token", "/api/v1/auth/token", PUBLIC, credentials=True),
+    Route("GET", "/api/v1/service-requests", "/api/v1/service-requests", SIGNED_IN),
+    Route("POST", "/api/v1/service-requests", "/api/v1/service-requests", SIGNED_IN,
+          json={"title": "Walk", "description": "Walking.", "category": "other"}),
+    Route("GET", "/api/v1/service-requests/<int:request_id>", "/api/v1/service-requests/{own}", OWNER),
+    Route("PATCH", "/api/v1/service-requests/<int:request_id>", "/api/v1/service-requests/{own}", OWNER,
+          json={"status": "open"}),
+    Route("POST", "/api/v1/service-requests/<int:request_id>/comments",
+          "/api/v1/service-requests/{own}/comments", OWNER, json={"body": "Walking by."}),
+    Route("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", PUBLIC),
+]
+
+OWN_TITLE = "Own request Kilo"
+OTHER_TITLE = "Other secret Lima"
+OTHER_DESCRIPTION = "Other description Mike"
+INTERNAL_BODY = "Internal note November"
+OWN_FILE = b"own file Oscar"
+OTHER_FILE = b"other file Papa"
+INTERNAL_FILE = b"internal file Quebec"
+TARGET_EMAIL = "target.romeo@example.com"
+OTHER_NAME = "Other Person Sierra"
+
+
+@pytest.fixture()
+def world(make):
+    """Users of every role, a request of the signed-in requester and one of another requester."""
+    people = {role: make.user(role) for role in ROLES}
+    other = make.user("requester", name=OTHER_NAME)
+    target = make.user("requester", email=TARGET_EMAIL)
+    own = make.request(people["requester"], title=OWN_TITLE, status="resolved", uploads=[("own.txt", OWN_FILE)])
+    theirs = make.request(other, title=OTHER_TITLE, description=OTHER_DESCRIPTION,
+                          uploads=[("other.txt", OTHER_FILE)])
+    note = make.comment(people["agent"], own.id, INTERNAL_BODY, internal=True,
+                        uploads=[("internal.txt", INTERNAL_FILE)])
+    return SimpleNamespace(people=people, other=other, target=target, own=own, theirs=theirs, note=note)
+
+
+def _url(route: Route, world) -> str:
+    return route.url.format(own=world.own.id, own_att=world.own.attachment_ids[0], target=world.target.id)
+
+
+def _api_token(client, user) -> str:
+    response = client.post("/api/v1/auth/token", json={"email": user.email, "password": user.password})
+    assert response.status_code == 201
+    return response.get_json()["token"]
+
+
+def _call(app, login_client, route: Route, actor: str, world, url: str | None = None):
+    user = world.people.get(actor)
+    url = url or _url(route, world)
+    headers = {}
+    if route.api:
+        client = app.test_client()
+        if user is not None and route.rule != "/api/v1/auth/token":
+            headers["Authorization"] = f"Bearer {_api_token(client, user)}"
+    else:
+        client = login_client(user) if user is not None else app.test_client()
+    kwargs: dict[str, Any] = {"headers": headers}
+    if route.credentials:
+        who = user or world.people["requester"]
+        payload = {"email": who.email, "password": who.password}
+        kwargs["json" if route.api else "data"] = payload
+    elif route.json is not None:
+        kwargs["json"] = route.json
+    elif route.form is not None:
+        kwargs["data"] = route.form
+    return client.open(url, method=route.method, **kwargs)
+
+
+SECRETS = [OWN_TITLE, OTHER_TITLE, OTHER_DESCRIPTION, INTERNAL_BODY, TARGET_EMAIL]
+FILES = [OWN_FILE, OTHER_FILE, INTERNAL_FILE]
+
+
+def _assert_no_secrets(response, secrets=SECRETS, files=FILES):
+    body = response.get_data()
+    for secret in secrets:
+        assert secret.encode() not in body, secret
+    for content in files:
+        assert content not in body, content
+
+
+def test_access_table_covers_every_route(app):
+    in_app = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    in_table = {(r.method, r.rule) for r in ROUTES}
+    assert len(in_table) == len(ROUTES), "duplicate entries in ROUTES"
+    assert in_app - in_table == set(), "routes with no access-table entry"
+    assert in_table - in_app == set(), "access-table entries for routes that no longer exist"
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_access_route_for_actor(app, login_client, make, world, route, actor):
+    response = _call(app, login_client, route, actor, world)
+    status = response.status_code
+    if actor in route.who:
+        assert 200 <= status < 400, f"{route} as {actor}: {status}"
+        if actor == "requester":
+            # Allowed, but never anyone else's data or internal notes.
+            _assert_no_secrets(response, [OTHER_TITLE, OTHER_DESCRIPTION, INTERNAL_BODY, TARGET_EMAIL],
+                               [OTHER_FILE, INTERNAL_FILE])
+        if route.method == "GET" and status == 200 and "{own}" in route.url and not route.api:
+            assert OWN_TITLE in text_of(response) or "timeline" in route.url
+        return
+    _assert_no_secrets(response)
+    if actor == "anonymous":
+        if route.api:
+            assert status == 401, f"{route}: {status}"
+            assert response.is_json and "error" in response.get_json()
+        else:
+            assert status == 302, f"{route}: {status}"
+            assert login_next(response.headers["Location"]) is not None
+    else:
+        assert status in (403, 404), f"{route} as {actor}: {status}"
+
+
+def test_access_allowed_changes_took_effect_for_admin_routes(app, login_client, make, world):
+    """Sanity check that the walk really exercised the admin POSTs (not just redirected)."""
+    client = login_client(world.people["admin"])
+    assert client.post(f"/admin/users/{world.target.id}/role", data={"role": "agent"}).status_code == 303
+    assert make.get_user(world.target.id).role == "agent"
+
+
+# ---------------------------------------------------------------- another requester's request
+
+OTHER_ROUTES = [
+    ("GET", "/requests/{id}", None, None),
+    ("GET", "/requests/{id}/timeline", None, None),
+    ("GET", "/requests/{id}/header", None, None),
+    ("POST", "/requests/{id}/status", {"status": "resolved"}, None),
+    ("POST", "/requests/{id}/status", {"status": "bogus"}, None),
+    ("POST", "/requests/{id}/assign", {"assignee": "me"}, None),
+    ("POST", "/requests/{id}/properties", {"priority": "critical", "category": "network"}, None),
+    ("POST", "/requests/{id}/comments", {"body": "Sneaky reply"}, None),
+    ("POST", "/requests/{id}/comments", {"body": ""}, None),
+    ("GET", "/attachments/{att}", None, None),
+    ("GET", "/api/v1/service-requests/{id}", None, None),
+    ("PATCH", "/api/v1/service-requests/{id}", None, {"title": "Hijacked"}),
+    ("PATCH", "/api/v1/service-requests/{id}", None, {"status": "closed"}),
+    ("POST", "/api/v1/service-requests/{id}/comments", None, {"body": "Sneaky reply"}),
+]
+
+# Every request route of the url_map is tried with another requester's ids.
+REQUEST_RULES = {
+    "/requests/<int:request_id>", "/requests/<int:request_id>/timeline", "/requests/<int:request_id>/header",
+    "/requests/<int:request_id>/status", "/requests/<int:request_id>/assign",
+    "/requests/<int:request_id>/properties", "/requests/<int:request_id>/comments",
+    "/attachments/<int:attachment_id>", "/api/v1/service-requests/<int:request_id>",
+    "/api/v1/service-requests/<int:request_id>/comments",
+}
+
+
+def test_access_other_requester_table_covers_request_routes(app):
+    with_ids = {r.rule for r in app.url_map.iter_rules()
+                if "request_id" in r.arguments or "attachment_id" in r.arguments}
+    assert with_ids == REQUEST_RULES
+    templates = {url for _, url, _, _ in OTHER_ROUTES}
+    assert len(templates) == len(REQUEST_RULES)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize(("method", "url", "form", "json"), OTHER_ROUTES,
+                         ids=[f"{m} {u} {f or j or ''}" for m, u, f, j in OTHER_ROUTES])
+def test_access_requester_cannot_touch_another_requesters_request(app, login_client, make, world,
+                                                                   method, url, form, json, htmx):
+    me = world.people["requester"]
+    url = url.format(id=world.theirs.id, att=world.theirs.attachment_ids[0])
+    headers = {"HX-Request": "true"} if htmx else {}
+    if url.startswith("/api/"):
+        client = app.test_client()
+        headers["Authorization"] = f"Bearer {_api_token(client, me)}"
+    else:
+        client = login_client(me)
+    response = client.open(url, method=method, data=form, json=json, headers=headers)
+    assert response.status_code in (403, 404), response.status_code
+    _assert_no_secrets(response, [OTHER_TITLE, OTHER_DESCRIPTION], [OTHER_FILE])
+    assert OTHER_NAME not in text_of(response)
+    after = make.get_request(world.theirs.id)
+    assert (after.title, after.status, after.priority, after.category, after.assignee_id) == (
+        OTHER_TITLE, "open", "medium", "hardware", None)
+    assert make.comments(world.theirs.id) == []
+
+
+def test_access_requester_cannot_download_internal_note_file(login_client, world):
+    client = login_client(world.people["requester"])
+    response = client.get(f"/attachments/{world.note.attachment_ids[0]}")
+    assert response.status_code == 404
+    assert INTERNAL_FILE not in response.data
+    assert client.get(f"/attachments/{world.own.attachment_ids[0]}").data == OWN_FILE
+
+
+def test_access_requester_api_hides_internal_notes(app, world):
+    client = app.test_client()
+    token = _api_token(client, world.people["requester"])
+    body = client.get(f"/api/v1/service-requests/{world.own.id}", headers={"Authorization": f"Bearer {token}"})
+    assert body.status_code == 200
+    assert INTERNAL_BODY not in body.get_data(as_text=True)
+    listing = client.get("/api/v1/service-requests", headers={"Authorization": f"Bearer {token}"})
+    assert [item["title"] for item in listing.get_json()["items"]] == [OWN_TITLE]
