@@ -2,6 +2,17 @@
 
 from portal.models.audit import AuditLog
 from portal.models.service_request import Attachment, Category, Comment, ServiceRequest
+from portal.models.sla import (
+    BusinessCalendarRecord,
+    Holiday,
+    SlaDefinition,
+    SlaEvent,
+    SlaExemption,
+    SlaMetric,
+)
 from portal.models.user import ApiToken, User
 
-__all__ = ["ApiToken", "Attachment", "AuditLog", "Category", "Comment", "ServiceRequest", "User"]
+__all__ = [
+    "ApiToken", "Attachment", "AuditLog", "BusinessCalendarRecord", "Category", "Comment", "Holiday",
+    "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric", "User",
+]

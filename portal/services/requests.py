@@ -16,7 +16,7 @@ from portal.models import Attachment, AuditLog, Category, Comment, ServiceReques
 from portal.models._time import utcnow
 from portal.models.service_request import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX
 from portal.services import attachments as files
-from portal.services import audit
+from portal.services import audit, sla
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 REQUEST_AUDIT_FIELDS = ("title", "description", "category", "priority", "status", "assignee_id")
@@ -273,6 +273,7 @@ def create_request(
         _add_attachments(actor, req, None, stored)
         audit.record(actor, "request.created", "service_request", req.id, None,
                      audit.snapshot(req, REQUEST_AUDIT_FIELDS))
+        sla.start_clock(req, now, actor)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -353,6 +354,7 @@ def update_request(actor: User, request_id: int, changes: dict[str, Any]) -> Ser
     assignee = _check_assignee(changes["assignee_id"]) if "assignee_id" in changes else None
 
     before = audit.snapshot(req, REQUEST_AUDIT_FIELDS)
+    clock_before = sla.clock_snapshot(req)
     now = utcnow()
     try:
         for name, value in new.items():
@@ -369,6 +371,7 @@ def update_request(actor: User, request_id: int, changes: dict[str, Any]) -> Ser
                 "request.assigned" if changed == {"assignee_id"} else "request.updated")
             audit.record(actor, action, "service_request", req.id,
                          {k: before[k] for k in changed}, {k: after[k] for k in changed})
+            sla.sync(req, clock_before, actor, now)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -415,6 +418,7 @@ def add_comment(
         db.session.flush()
         _add_attachments(actor, req, comment, stored)
         before = audit.snapshot(req, ("status", "first_response_at"))
+        clock_before = sla.clock_snapshot(req)
         if workflow.is_first_response(actor.role, comment.internal, req.first_response_at):
             req.first_response_at = now
         if not actor.is_staff and req.status == "waiting_on_customer":
@@ -428,6 +432,7 @@ def add_comment(
             changed = {k for k in after if after[k] != before[k]}
             audit.record(actor, "request.updated", "service_request", req.id,
                          {k: before[k] for k in changed}, {k: after[k] for k in changed})
+            sla.sync(req, clock_before, actor, now)
         db.session.commit()
     except BaseException:
         db.session.rollback()

@@ -23,12 +23,15 @@ def test_audit_patch_records_actor_before_after_and_correlation_id(factories, as
 
     assert response.status_code == 200
     assert response.headers["X-Correlation-ID"] == "test-corr-42"
-    entry = _request_events(req.id)[-1]
-    assert entry.action == "request.updated"
+    entries = _request_events(req.id)
+    entry = next(e for e in entries if e.action == "request.updated")
     assert entry.actor_id == agent.user.id
     assert entry.before == {"title": "Old title", "priority": "low"}
     assert entry.after == {"title": "New title", "priority": "high"}
     assert entry.correlation_id == "test-corr-42"
+    # A new priority restarts the SLA clock; the audit trail says so, in the same request.
+    recalculated = next(e for e in entries if e.action == "sla.recalculated")
+    assert recalculated.correlation_id == "test-corr-42"
 
 
 def test_audit_status_patch_is_a_status_changed_row(factories, as_user):
