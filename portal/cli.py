@@ -14,6 +14,7 @@ from portal.services.errors import ServiceError
 users_cli = AppGroup("users", help="Create, list and deactivate accounts.")
 jobs_cli = AppGroup("jobs", help="Run the RQ worker and scheduler.")
 services_cli = AppGroup("services", help="The embedded PostgreSQL and Redis (development only).")
+sla_cli = AppGroup("sla", help="SLA clocks: breach checks and rebuilds.")
 
 
 def _fail(exc: ServiceError) -> None:
@@ -134,6 +135,31 @@ def scheduler_command(interval: int) -> None:
     scheduler.run()
 
 
+@sla_cli.command("check")
+def sla_check_command() -> None:
+    """Mark new breaches and at-risk targets now (the scheduler does this every 5 minutes)."""
+    from portal.services import sla
+
+    breaches = sla.check_all_breaches()
+    at_risk = sla.check_at_risk()
+    for item in breaches:
+        detail = ", ".join(f"{b['type']} {b['hours_overdue']} h overdue" for b in item["breaches"])
+        click.echo(f"#{item['request_id']:<7} {item['priority']:<8} {item['title'][:60]:<60} {detail}")
+    click.echo(f"{sum(len(b['breaches']) for b in breaches)} new breach(es) on {len(breaches)} request(s); "
+               f"{at_risk} target(s) newly at risk.")
+
+
+@sla_cli.command("rebuild")
+@click.option("--definition", "definition_id", type=int, default=None, help="Only clocks of this definition.")
+@click.option("--calendar", "calendar_id", type=int, default=None, help="Only clocks using this calendar.")
+def sla_rebuild_command(definition_id: int | None, calendar_id: int | None) -> None:
+    """Recompute open clocks under the current definitions and calendars."""
+    from portal.services import sla_admin
+
+    count = sla_admin.rebuild_open_clocks(definition_id=definition_id, calendar_id=calendar_id)
+    click.echo(f"Recalculated {count} open clock(s).")
+
+
 @services_cli.command("status")
 def services_status_command() -> None:
     """Say which database and Redis this portal uses."""
@@ -147,5 +173,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(services_cli)
+    app.cli.add_command(sla_cli)
     app.cli.add_command(demo_data_command)
     app.cli.add_command(welcome_command)

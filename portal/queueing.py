@@ -50,6 +50,8 @@ class ScheduledJob:
 
 
 SCHEDULE: tuple[ScheduledJob, ...] = (
+    ScheduledJob("check-sla-breaches", "*/5 * * * *", "jobs.analytics.check_sla_breaches", "analytics",
+                 "Mark SLA targets that fell due or became at risk"),
     ScheduledJob("purge-expired-tokens", "17 3 * * *", "jobs.maintenance.purge_expired_tokens", "default",
                  "Delete API tokens that expired more than a day ago"),
 )

@@ -56,6 +56,7 @@ def init_web(app: Flask) -> None:
     """Register blueprints, handlers and template helpers on `app`."""
     from portal.admin import bp as admin_bp
     from portal.api import bp as api_bp
+    from portal.api.dashboard import bp as dashboard_api_bp
     from portal.auth import bp as auth_bp
     from portal.requests import bp as requests_bp
     from portal.services.users import load_session_user
@@ -64,6 +65,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(requests_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(dashboard_api_bp)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."

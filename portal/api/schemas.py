@@ -17,7 +17,8 @@ class BadJson(ServiceError):
     code = "invalid_json"
 
 
-TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer"}
+NUMBER = (int, float)
+TYPE_NAMES = {str: "a string", bool: "true or false", int: "an integer", NUMBER: "a number", list: "a list"}
 
 
 def parse_body(fields: dict[str, tuple[type, bool]], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -42,8 +43,8 @@ def parse_body(fields: dict[str, tuple[type, bool]], required: tuple[str, ...] =
         kind, nullable = fields[name]
         if value is None and nullable:
             continue
-        # bool is a subclass of int in Python; JSON true is not an id.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        # bool is a subclass of int in Python; JSON true is not an id or a number.
+        if not isinstance(value, kind) or (kind in (int, NUMBER) and isinstance(value, bool)):
             errors[name] = f"Must be {TYPE_NAMES[kind]}{' or null' if nullable else ''}."
     if errors:
         raise ValidationFailed(errors)
@@ -87,4 +88,57 @@ def comment_json(comment: Comment) -> dict[str, Any]:
         "body": comment.body,
         "internal": comment.internal,
         "created_at": iso(comment.created_at),
+    }
+
+
+def definition_json(d) -> dict[str, Any]:
+    """An SLA definition as the API shows it."""
+    return {
+        "id": d.id, "category": d.category, "priority": d.priority,
+        "response_time_hours": float(d.response_time_hours), "resolution_time_hours": float(d.resolution_time_hours),
+        "is_active": d.is_active, "calendar_id": d.calendar_id, "pause_statuses": list(d.pause_statuses),
+        "at_risk_percent": d.at_risk_percent, "created_at": iso(d.created_at), "updated_at": iso(d.updated_at),
+    }
+
+
+def _num(value) -> float | None:
+    return float(value) if value is not None else None
+
+
+def metric_json(m) -> dict[str, Any]:
+    """A request's SLA clock as the API shows it (the guide's sla_metrics entry, and more)."""
+    num = _num
+    return {
+        "status": m.status,
+        "definition_id": m.definition_id,
+        "response_time_hours": num(m.response_target_hours),
+        "resolution_time_hours": num(m.resolution_target_hours),
+        "calendar_id": m.calendar_id,
+        "started_at": iso(m.started_at),
+        "response_due_at": iso(m.response_due_at),
+        "resolution_due_at": iso(m.resolution_due_at),
+        "response_warn_at": iso(m.response_warn_at),
+        "resolution_warn_at": iso(m.resolution_warn_at),
+        "responded_at": iso(m.responded_at),
+        "resolved_at": iso(m.resolved_at),
+        "paused_seconds": m.paused_seconds,
+        "paused_since": iso(m.paused_since),
+        "response_sla_met": m.response_sla_met,
+        "resolution_sla_met": m.resolution_sla_met,
+        "response_at_risk": m.response_at_risk_at is not None and m.responded_at is None,
+        "resolution_at_risk": m.resolution_at_risk_at is not None and m.resolved_at is None,
+        "is_breached": m.is_breached,
+        "breach_type": m.breach_type,
+        "created_at": iso(m.created_at),
+        "updated_at": iso(m.updated_at),
+    }
+
+
+def exemption_json(x, now) -> dict[str, Any]:
+    """An SLA exemption as the API shows it."""
+    return {
+        "id": x.id, "exemption_type": x.exemption_type, "reason": x.reason,
+        "duration_hours": float(x.duration_hours) if x.duration_hours is not None else None,
+        "granted_by": user_ref(x.granted_by), "granted_at": iso(x.granted_at), "expires_at": iso(x.expires_at),
+        "revoked_at": iso(x.revoked_at), "revoked_by": user_ref(x.revoked_by), "active": x.is_active(now),
     }

@@ -57,7 +57,7 @@ def find_definition(category: str, priority: str) -> SlaDefinition | None:
         SlaDefinition.category == category, SlaDefinition.priority == priority, SlaDefinition.is_active.is_(True)))
 
 
-def _copy_targets(metric: SlaMetric, definition: SlaDefinition | None) -> None:
+def copy_targets(metric: SlaMetric, definition: SlaDefinition | None) -> None:
     metric.definition_id = definition.id if definition else None
     metric.calendar_id = definition.calendar_id if definition else None
     metric.response_target_hours = definition.response_time_hours if definition else None
@@ -90,7 +90,7 @@ def start_clock(req: ServiceRequest, now: datetime, actor: User | None = None) -
     definition = find_definition(req.category, req.priority)
     metric = SlaMetric(request_id=req.id, started_at=req.created_at, status=req.status, created_at=req.created_at,
                        updated_at=now)
-    _copy_targets(metric, definition)
+    copy_targets(metric, definition)
     db.session.add(metric)
     record_event(req.id, "started", req.created_at, actor=actor,
                  detail={"definition_id": metric.definition_id,
@@ -247,7 +247,7 @@ def _reclassify(req: ServiceRequest, metric: SlaMetric, before: dict, actor: Use
     definition = find_definition(req.category, req.priority)
     old = {"definition_id": metric.definition_id, "response_hours": _num(metric.response_target_hours),
            "resolution_hours": _num(metric.resolution_target_hours)}
-    _copy_targets(metric, definition)
+    copy_targets(metric, definition)
     new = {"definition_id": metric.definition_id, "response_hours": _num(metric.response_target_hours),
            "resolution_hours": _num(metric.resolution_target_hours)}
     record_event(req.id, "recalculated", now, actor=actor, detail={

@@ -1,0 +1,37 @@
+"""SLA jobs on the analytics queue: the periodic breach check and rebuilding open clocks."""
+
+from __future__ import annotations
+
+from rq import get_current_job
+
+from jobs._context import app_context
+
+
+def _meta(**values) -> None:
+    job = get_current_job()
+    if job is not None:
+        job.meta.update(values)
+        job.save_meta()
+
+
+def check_sla_breaches() -> dict:
+    """Mark new breaches and at-risk targets (every 5 minutes); returns counts, details in job.meta."""
+    from portal.services import sla
+
+    with app_context():
+        breaches = sla.check_all_breaches()
+        at_risk = sla.check_at_risk()
+    summary = {"new_breaches": sum(len(b["breaches"]) for b in breaches), "requests": len(breaches),
+               "new_at_risk": at_risk}
+    _meta(**summary, breached_request_ids=[b["request_id"] for b in breaches][:500])
+    return summary
+
+
+def rebuild_sla_clocks(definition_id: int | None = None, calendar_id: int | None = None) -> int:
+    """Recompute open clocks after a definition or calendar changed; progress in job.meta."""
+    from portal.services import sla_admin
+
+    with app_context():
+        return sla_admin.rebuild_open_clocks(
+            definition_id=definition_id, calendar_id=calendar_id,
+            progress=lambda done, total: _meta(done=done, total=total))

@@ -1,0 +1,374 @@
+"""Admin operations on SLA definitions and business calendars, and rebuilding open clocks."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import available_timezones
+
+from sqlalchemy import select
+
+from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, STATUSES
+from portal.extensions import db
+from portal.models import BusinessCalendarRecord, Category, Holiday, SlaDefinition, SlaMetric, User
+from portal.models._time import utcnow
+from portal.services import audit, sla
+from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+log = logging.getLogger(__name__)
+HOURS_MAX = Decimal(24 * 365)
+DEFINITION_FIELDS = ("category", "priority", "response_time_hours", "resolution_time_hours", "is_active",
+                     "calendar_id", "pause_statuses", "at_risk_percent")
+CALENDAR_FIELDS = ("name", "timezone", "working_days", "opens", "closes")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+REBUILD_BATCH = 500
+
+
+def _require_admin(actor: User | None) -> None:
+    if actor is not None and actor.role != "admin":
+        raise Forbidden("Only admins can change SLA definitions and calendars.")
+
+
+def _hours(errors: dict[str, str], name: str, value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None or value == "":
+        errors[name] = "Enter a number of hours."
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        errors[name] = "Enter a number of hours."
+        return None
+    if not number.is_finite() or number <= 0:
+        errors[name] = "Must be more than 0 hours."
+    elif number > HOURS_MAX:
+        errors[name] = f"Must be at most {HOURS_MAX} hours."
+    elif number != number.quantize(Decimal("0.01")):
+        errors[name] = "Use at most two decimal places."
+    else:
+        return number
+    return None
+
+
+def _snapshot(d: SlaDefinition) -> dict[str, Any]:
+    out = audit.snapshot(d, DEFINITION_FIELDS)
+    for key in ("response_time_hours", "resolution_time_hours"):
+        out[key] = float(out[key]) if out[key] is not None else None
+    out["pause_statuses"] = list(out["pause_statuses"] or [])
+    return out
+
+
+def list_definitions() -> list[SlaDefinition]:
+    """Every definition: active first, then by category and priority rank."""
+    rank = {p: i for i, p in enumerate(reversed(PRIORITIES))}
+    rows = list(db.session.scalars(select(SlaDefinition)))
+    return sorted(rows, key=lambda d: (not d.is_active, d.category, rank[d.priority], d.id))
+
+
+def get_definition(definition_id: int) -> SlaDefinition:
+    definition = db.session.get(SlaDefinition, definition_id)
+    if definition is None:
+        raise NotFound(f"SLA definition {definition_id} was not found.")
+    return definition
+
+
+def _validate_definition(values: dict[str, Any], current: SlaDefinition | None) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    if current is None:
+        codes = set(db.session.scalars(select(Category.code)))
+        if values.get("category") not in codes:
+            errors["category"] = f"Choose one of: {', '.join(sorted(codes))}."
+        if values.get("priority") not in PRIORITIES:
+            errors["priority"] = f"Choose one of: {', '.join(PRIORITIES)}."
+        clean["category"], clean["priority"] = values.get("category"), values.get("priority")
+    else:
+        for name in ("category", "priority"):
+            if name in values and values[name] != getattr(current, name):
+                errors[name] = "Category and priority cannot change; create a new definition instead."
+    for name in ("response_time_hours", "resolution_time_hours"):
+        if name in values or current is None:
+            number = _hours(errors, name, values.get(name))
+            if number is not None:
+                clean[name] = number
+    response = clean.get("response_time_hours", current.response_time_hours if current else None)
+    resolution = clean.get("resolution_time_hours", current.resolution_time_hours if current else None)
+    if response is not None and resolution is not None and resolution < response and not (
+            {"response_time_hours", "resolution_time_hours"} & errors.keys()):
+        errors["resolution_time_hours"] = "The resolution time cannot be shorter than the response time."
+    if "calendar_id" in values:
+        cal = values["calendar_id"]
+        if cal in (None, ""):
+            clean["calendar_id"] = None
+        elif isinstance(cal, bool) or not str(cal).isascii() or not str(cal).isdecimal() \
+                or db.session.get(BusinessCalendarRecord, int(cal)) is None:
+            errors["calendar_id"] = "Choose a business calendar, or none for 24x7."
+        else:
+            clean["calendar_id"] = int(cal)
+    if "pause_statuses" in values:
+        statuses = values["pause_statuses"]
+        if not isinstance(statuses, list | tuple) or any(s not in OPEN_STATUSES for s in statuses):
+            errors["pause_statuses"] = "Choose among: " + ", ".join(s for s in STATUSES if s in OPEN_STATUSES) + "."
+        else:
+            clean["pause_statuses"] = [s for s in STATUSES if s in statuses]
+    if "at_risk_percent" in values:
+        pct = values["at_risk_percent"]
+        if isinstance(pct, bool) or not isinstance(pct, int | str) or not str(pct).isdecimal() \
+                or not 1 <= int(pct) <= 99:
+            errors["at_risk_percent"] = "Use a whole percentage between 1 and 99."
+        else:
+            clean["at_risk_percent"] = int(pct)
+    if "is_active" in values:
+        if not isinstance(values["is_active"], bool):
+            errors["is_active"] = "Must be true or false."
+        else:
+            clean["is_active"] = values["is_active"]
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
+def _check_single_active(category: str, priority: str, exclude_id: int | None) -> None:
+    stmt = select(SlaDefinition.id).where(SlaDefinition.category == category, SlaDefinition.priority == priority,
+                                          SlaDefinition.is_active.is_(True))
+    if exclude_id is not None:
+        stmt = stmt.where(SlaDefinition.id != exclude_id)
+    if db.session.scalar(stmt) is not None:
+        raise Conflict(f"There is already an active definition for {category} / {priority}; deactivate it first.",
+                       {"priority": "An active definition exists for this category and priority."})
+
+
+def create_definition(actor: User | None, values: dict[str, Any]) -> SlaDefinition:
+    """Add a definition; new requests of that (category, priority) use it from now on."""
+    _require_admin(actor)
+    clean = _validate_definition(values, None)
+    clean.setdefault("is_active", True)
+    if clean["is_active"]:
+        _check_single_active(clean["category"], clean["priority"], None)
+    definition = SlaDefinition(**clean)
+    db.session.add(definition)
+    db.session.flush()
+    audit.record(actor, "sla_definition.created", "sla_definition", definition.id, None, _snapshot(definition))
+    db.session.commit()
+    return definition
+
+
+def update_definition(actor: User | None, definition_id: int, values: dict[str, Any],
+                      apply_to_open: bool = False) -> tuple[SlaDefinition, str | None]:
+    """Change a definition. Open clocks keep their copied targets unless `apply_to_open`,
+    which rebuilds them in the background; returns the definition and a note for the user."""
+    _require_admin(actor)
+    definition = get_definition(definition_id)
+    clean = _validate_definition(values, definition)
+    if clean.get("is_active") and not definition.is_active:
+        _check_single_active(definition.category, definition.priority, definition.id)
+    before = _snapshot(definition)
+    for key, value in clean.items():
+        setattr(definition, key, value)
+    after = _snapshot(definition)
+    note = None
+    if after != before:
+        definition.updated_at = utcnow()
+        changed = [k for k in after if after[k] != before[k]]
+        audit.record(actor, "sla_definition.updated", "sla_definition", definition.id,
+                     {k: before[k] for k in changed}, {k: after[k] for k in changed})
+    db.session.commit()
+    if apply_to_open:
+        note = schedule_rebuild(definition_id=definition.id)
+    return definition, note
+
+
+def schedule_rebuild(definition_id: int | None = None, calendar_id: int | None = None) -> str:
+    """Queue the rebuild of open clocks; if the queue cannot be reached, rebuild now (nothing is lost)."""
+    from redis.exceptions import RedisError
+
+    from portal.queueing import enqueue
+
+    try:
+        enqueue("jobs.analytics.rebuild_sla_clocks", definition_id, calendar_id, queue="analytics")
+    except RedisError:
+        log.warning("queue unreachable; rebuilding open SLA clocks in the request")
+        count = rebuild_open_clocks(definition_id=definition_id, calendar_id=calendar_id)
+        return f"Recalculated {count} open request clock(s) now (the job queue was unreachable)."
+    return "Open requests are being recalculated in the background."
+
+
+def rebuild_open_clocks(definition_id: int | None = None, calendar_id: int | None = None,
+                        batch_size: int = REBUILD_BATCH, now: datetime | None = None, progress=None) -> int:
+    """Recompute every open clock under the current rules of a definition or calendar, in batches.
+
+    Each rebuilt clock takes the definition's current targets and gets a 'recalculated' event.
+    """
+    now = now or utcnow()
+    stmt = select(SlaMetric.id).where(SlaMetric.status.in_(OPEN_STATUSES)).order_by(SlaMetric.id)
+    if definition_id is not None:
+        stmt = stmt.where(SlaMetric.definition_id == definition_id)
+    if calendar_id is not None:
+        stmt = stmt.where(SlaMetric.definition_id.in_(
+            select(SlaDefinition.id).where(SlaDefinition.calendar_id == calendar_id)))
+    ids = list(db.session.scalars(stmt))
+    done = 0
+    for start in range(0, len(ids), batch_size):
+        for metric in db.session.scalars(select(SlaMetric).where(SlaMetric.id.in_(ids[start:start + batch_size]))):
+            definition = db.session.get(SlaDefinition, metric.definition_id) if metric.definition_id else None
+            if definition is None:
+                continue
+            old = {"response_hours": float(metric.response_target_hours or 0),
+                   "resolution_hours": float(metric.resolution_target_hours or 0),
+                   "calendar_id": metric.calendar_id}
+            sla.copy_targets(metric, definition)
+            sla.record_event(metric.request_id, "recalculated", now, detail={
+                "reason": "rules_changed", "definition_id": definition.id, "from": old,
+                "to": {"response_hours": float(definition.response_time_hours),
+                       "resolution_hours": float(definition.resolution_time_hours),
+                       "calendar_id": definition.calendar_id}})
+            sla.recompute(metric, now)
+            done += 1
+        db.session.commit()
+        if progress:
+            progress(done, len(ids))
+    return done
+
+
+# ---------------------------------------------------------------- calendars
+
+def list_calendars() -> list[BusinessCalendarRecord]:
+    return list(db.session.scalars(select(BusinessCalendarRecord).order_by(BusinessCalendarRecord.name)))
+
+
+def get_calendar(calendar_id: int) -> BusinessCalendarRecord:
+    cal = db.session.get(BusinessCalendarRecord, calendar_id)
+    if cal is None:
+        raise NotFound(f"Calendar {calendar_id} was not found.")
+    return cal
+
+
+def _parse_time(errors: dict[str, str], name: str, value: Any) -> time | None:
+    if isinstance(value, time):
+        return value
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        errors[name] = "Use HH:MM, e.g. 09:00."
+        return None
+
+
+def _validate_calendar(values: dict[str, Any], current: BusinessCalendarRecord | None) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    if "name" in values or current is None:
+        name = (values.get("name") or "").strip() if isinstance(values.get("name"), str) else ""
+        if not name or len(name) > 80 or "\x00" in name:
+            errors["name"] = "Enter a name of at most 80 characters."
+        else:
+            existing = db.session.scalar(select(BusinessCalendarRecord).where(BusinessCalendarRecord.name == name))
+            if existing is not None and existing is not current:
+                errors["name"] = "Another calendar has this name."
+            clean["name"] = name
+    if "timezone" in values or current is None:
+        if values.get("timezone") not in available_timezones():
+            errors["timezone"] = "Choose a time zone such as Europe/London or America/New_York."
+        else:
+            clean["timezone"] = values["timezone"]
+    if "working_days" in values or current is None:
+        days = values.get("working_days")
+        try:
+            parsed = sorted({int(d) for d in days}) if isinstance(days, list | tuple) else []
+        except (TypeError, ValueError):
+            parsed = []
+        if not parsed or any(d < 0 or d > 6 for d in parsed):
+            errors["working_days"] = "Choose at least one working day."
+        else:
+            clean["working_days"] = parsed
+    for name in ("opens", "closes"):
+        if name in values or current is None:
+            parsed_time = _parse_time(errors, name, values.get(name))
+            if parsed_time is not None:
+                clean[name] = parsed_time
+    opens = clean.get("opens", current.opens if current else None)
+    closes = clean.get("closes", current.closes if current else None)
+    if opens and closes and closes <= opens and "closes" not in errors:
+        errors["closes"] = "Closing time must be after opening time."
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
+def create_calendar(actor: User | None, values: dict[str, Any]) -> BusinessCalendarRecord:
+    """Add a business calendar."""
+    _require_admin(actor)
+    cal = BusinessCalendarRecord(**_validate_calendar(values, None))
+    db.session.add(cal)
+    db.session.flush()
+    audit.record(actor, "calendar.created", "business_calendar", cal.id, None, _calendar_snapshot(cal))
+    db.session.commit()
+    return cal
+
+
+def _calendar_snapshot(cal: BusinessCalendarRecord) -> dict[str, Any]:
+    return {"name": cal.name, "timezone": cal.timezone, "working_days": list(cal.working_days),
+            "opens": cal.opens.isoformat(timespec="minutes"), "closes": cal.closes.isoformat(timespec="minutes")}
+
+
+def update_calendar(actor: User | None, calendar_id: int, values: dict[str, Any],
+                    apply_to_open: bool = False) -> tuple[BusinessCalendarRecord, str | None]:
+    """Change a calendar's hours, days or zone; optionally rebuild the open clocks that use it."""
+    _require_admin(actor)
+    cal = get_calendar(calendar_id)
+    clean = _validate_calendar(values, cal)
+    before = _calendar_snapshot(cal)
+    for key, value in clean.items():
+        setattr(cal, key, value)
+    after = _calendar_snapshot(cal)
+    if after != before:
+        cal.updated_at = utcnow()
+        audit.record(actor, "calendar.updated", "business_calendar", cal.id, before, after)
+    db.session.commit()
+    note = schedule_rebuild(calendar_id=cal.id) if apply_to_open else None
+    return cal, note
+
+
+def add_holiday(actor: User | None, calendar_id: int, day: Any, name: str,
+                apply_to_open: bool = False) -> tuple[Holiday, str | None]:
+    """Mark a local date as closed."""
+    _require_admin(actor)
+    cal = get_calendar(calendar_id)
+    errors: dict[str, str] = {}
+    if isinstance(day, date):
+        parsed = day
+    else:
+        try:
+            parsed = date.fromisoformat(str(day))
+        except ValueError:
+            parsed = None
+            errors["day"] = "Use a date like 2026-12-25."
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not name or len(name) > 80 or "\x00" in name:
+        errors["name"] = "Name the holiday (at most 80 characters)."
+    if parsed and any(h.day == parsed for h in cal.holidays):
+        errors["day"] = "This date is already a holiday in this calendar."
+    if errors:
+        raise ValidationFailed(errors)
+    holiday = Holiday(calendar_id=cal.id, day=parsed, name=name)
+    db.session.add(holiday)
+    db.session.flush()
+    audit.record(actor, "calendar.holiday_added", "business_calendar", cal.id, None,
+                 {"day": parsed.isoformat(), "name": name})
+    db.session.commit()
+    note = schedule_rebuild(calendar_id=cal.id) if apply_to_open else None
+    return holiday, note
+
+
+def remove_holiday(actor: User | None, holiday_id: int) -> BusinessCalendarRecord:
+    """Remove a holiday from its calendar."""
+    _require_admin(actor)
+    holiday = db.session.get(Holiday, holiday_id)
+    if holiday is None:
+        raise NotFound("No such holiday.")
+    cal = holiday.calendar
+    audit.record(actor, "calendar.holiday_removed", "business_calendar", cal.id,
+                 {"day": holiday.day.isoformat(), "name": holiday.name}, None)
+    db.session.delete(holiday)
+    db.session.commit()
+    return cal
