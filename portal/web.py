@@ -58,12 +58,16 @@ def init_web(app: Flask) -> None:
     from portal.api import bp as api_bp
     from portal.api.dashboard import bp as dashboard_api_bp
     from portal.auth import bp as auth_bp
+    from portal.dashboard import bp as dashboard_bp
     from portal.requests import bp as requests_bp
     from portal.services.users import load_session_user
+    from portal.sla import bp as sla_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(requests_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(sla_bp)
+    app.register_blueprint(dashboard_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(dashboard_api_bp)
 
@@ -106,6 +110,10 @@ def init_web(app: Flask) -> None:
         status = exc.code or 500
         if wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
+            if status == 429:
+                response = json_error(429, code, "Too many attempts in a short time. Wait a few minutes and try again.")
+                response[0].headers.extend(exc.get_headers() if hasattr(exc, "get_headers") else [])
+                return response
             return json_error(status, code, exc.description or exc.name)
         if status == 413:
             mb = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
@@ -147,6 +155,9 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["dt"] = format_datetime
     app.jinja_env.filters["ago"] = time_ago
     app.jinja_env.filters["filesize"] = format_filesize
+    app.jinja_env.filters["remaining"] = format_remaining
+    app.jinja_env.filters["duration"] = format_duration
+    app.jinja_env.filters["hours"] = format_hours
 
 
 def format_datetime(value: datetime | None) -> str:
@@ -178,3 +189,32 @@ def format_filesize(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.0f} KB"
     return f"{size / (1024 * 1024):.1f} MB"
+
+
+def format_duration(seconds: float | int) -> str:
+    """'3 d 4 h', '2 h 5 min', '12 min'."""
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours_part, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours_part} h" if hours_part else f"{days} d"
+    if hours_part:
+        return f"{hours_part} h {minutes} min" if minutes else f"{hours_part} h"
+    return f"{minutes} min"
+
+
+def format_remaining(seconds: float | None) -> str:
+    """'in 2 h 5 min' or '3 h overdue' (the page script keeps it ticking)."""
+    if seconds is None:
+        return ""
+    if seconds < 0:
+        return f"{format_duration(seconds)} overdue"
+    return f"in {format_duration(seconds)}"
+
+
+def format_hours(value: float) -> str:
+    """A target length: '4 h', '1.5 h', '30 min'."""
+    if value < 1:
+        return f"{round(value * 60)} min"
+    return f"{value:g} h"

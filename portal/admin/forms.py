@@ -1,10 +1,26 @@
 """Admin forms."""
 
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from datetime import time
 
-from portal.domain.workflow import ROLE_LABELS, ROLES
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.domain.workflow import PRIORITIES, PRIORITY_LABELS, ROLE_LABELS, ROLES, STATUS_LABELS
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 ROLE_CHOICES = [(r, ROLE_LABELS[r]) for r in ROLES]
 
@@ -23,3 +39,51 @@ class RoleForm(FlaskForm):
     """Change a user's role."""
 
     role = SelectField("Role", choices=ROLE_CHOICES)
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """Checkboxes for a multiple choice."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class DefinitionForm(FlaskForm):
+    """Create or edit an SLA definition."""
+
+    category = SelectField("Category")
+    priority = SelectField("Priority", choices=[(p, PRIORITY_LABELS[p]) for p in reversed(PRIORITIES)])
+    response_time_hours = DecimalField("Respond within (hours)", places=2,
+                                       validators=[InputRequired(), NumberRange(min=0.01, max=8760)])
+    resolution_time_hours = DecimalField("Resolve within (hours)", places=2,
+                                         validators=[InputRequired(), NumberRange(min=0.01, max=8760)])
+    calendar_id = SelectField("Counts", validate_choice=False,  # the service checks the calendar exists
+                              description="Business hours of a calendar, or around the clock.")
+    pause_statuses = MultiCheckboxField(
+        "Clock pauses while", choices=[(s, STATUS_LABELS[s]) for s in ("waiting_on_customer", "in_progress", "open")],
+        default=["waiting_on_customer"])
+    at_risk_percent = IntegerField("At risk after (% of window)", default=75,
+                                   validators=[InputRequired(), NumberRange(min=1, max=99)])
+    is_active = BooleanField("Active", default=True)
+    apply_to_open = BooleanField("Apply to open requests now (recalculates their clocks in the background)")
+
+
+class CalendarForm(FlaskForm):
+    """Create or edit a business calendar."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=80)])
+    timezone = StringField("Time zone", default="Europe/London", validators=[DataRequired(), Length(max=64)],
+                           description="An IANA zone such as Europe/London, America/New_York, Asia/Singapore.")
+    working_days = MultiCheckboxField("Working days", choices=[(str(i), d) for i, d in enumerate(WEEKDAY_NAMES)],
+                                      default=["0", "1", "2", "3", "4"])
+    opens = TimeField("Opens", default=time(9, 0), validators=[InputRequired()])
+    closes = TimeField("Closes", default=time(18, 0), validators=[InputRequired()])
+    apply_to_open = BooleanField("Apply to open requests now")
+
+
+class HolidayForm(FlaskForm):
+    """Add a holiday to a calendar."""
+
+    day = DateField("Date", validators=[InputRequired()])
+    name = StringField("Name", validators=[DataRequired(), Length(max=80)])
+    apply_to_open = BooleanField("Apply to open requests now")

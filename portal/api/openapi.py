@@ -23,6 +23,9 @@ def _errors(*codes: int) -> dict:
 
 
 REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+DEFINITION_ID = {"name": "definition_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+EXEMPTION_ID = {"name": "exemption_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+DAYS = {"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 365, "default": 30}}
 LIST_PARAMS = [
     {"name": "status", "in": "query", "schema": {"type": "string", "enum": [*STATUSES, "active", "done"]},
      "description": "A status, or `active` (open, in progress, waiting) or `done` (resolved, closed)."},
@@ -91,6 +94,75 @@ SCHEMAS = {
             "assignee_id": {"type": "integer", "nullable": True},
         },
     },
+    "SlaDefinition": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"}, "category": {"type": "string"},
+            "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "response_time_hours": {"type": "number"}, "resolution_time_hours": {"type": "number"},
+            "is_active": {"type": "boolean"}, "calendar_id": {"type": "integer", "nullable": True},
+            "pause_statuses": {"type": "array", "items": {"type": "string"}},
+            "at_risk_percent": {"type": "integer"}, "created_at": TIME, "updated_at": TIME,
+        },
+    },
+    "NewSlaDefinition": {
+        "type": "object", "additionalProperties": False,
+        "required": ["category", "priority", "response_time_hours", "resolution_time_hours"],
+        "properties": {
+            "category": {"type": "string"}, "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "response_time_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 8760},
+            "resolution_time_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 8760,
+                                      "description": "Not shorter than the response time."},
+            "is_active": {"type": "boolean"}, "calendar_id": {"type": "integer", "nullable": True,
+                                                              "description": "Business calendar; null counts 24x7."},
+            "pause_statuses": {"type": "array", "items": {"type": "string"}},
+            "at_risk_percent": {"type": "integer", "minimum": 1, "maximum": 99},
+        },
+    },
+    "SlaDefinitionPatch": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "response_time_hours": {"type": "number"}, "resolution_time_hours": {"type": "number"},
+            "is_active": {"type": "boolean"}, "calendar_id": {"type": "integer", "nullable": True},
+            "pause_statuses": {"type": "array", "items": {"type": "string"}},
+            "at_risk_percent": {"type": "integer", "minimum": 1, "maximum": 99},
+            "apply_to_open": {"type": "boolean",
+                              "description": "Recalculate open requests' clocks under the new rules."},
+        },
+    },
+    "SlaMetric": {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string"}, "definition_id": {"type": "integer", "nullable": True},
+            "response_time_hours": {"type": "number", "nullable": True},
+            "resolution_time_hours": {"type": "number", "nullable": True},
+            "started_at": TIME, "response_due_at": TIME, "resolution_due_at": TIME,
+            "response_warn_at": TIME, "resolution_warn_at": TIME, "responded_at": TIME, "resolved_at": TIME,
+            "paused_seconds": {"type": "integer"}, "paused_since": TIME,
+            "response_sla_met": {"type": "boolean", "nullable": True},
+            "resolution_sla_met": {"type": "boolean", "nullable": True},
+            "response_at_risk": {"type": "boolean"}, "resolution_at_risk": {"type": "boolean"},
+            "is_breached": {"type": "boolean"},
+            "breach_type": {"type": "string", "enum": ["response", "resolution", "both"], "nullable": True},
+        },
+    },
+    "SlaExemption": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"}, "exemption_type": {"type": "string", "enum": ["response", "resolution", "both"]},
+            "reason": {"type": "string"}, "duration_hours": {"type": "number", "nullable": True},
+            "granted_by": USER_REF, "granted_at": TIME, "expires_at": TIME, "revoked_at": TIME,
+            "revoked_by": USER_REF, "active": {"type": "boolean"},
+        },
+    },
+    "NewSlaExemption": {
+        "type": "object", "additionalProperties": False, "required": ["exemption_type", "reason"],
+        "properties": {
+            "exemption_type": {"type": "string", "enum": ["response", "resolution", "both"]},
+            "reason": {"type": "string", "maxLength": 2000},
+            "duration_hours": {"type": "number", "nullable": True, "description": "null: until revoked"},
+        },
+    },
     "NewComment": {
         "type": "object", "additionalProperties": False, "required": ["body"],
         "properties": {"body": {"type": "string", "maxLength": 20000}, "internal": {"type": "boolean"}},
@@ -147,6 +219,76 @@ PATHS = {
             "responses": {"201": {"description": "Created", **_json(_ref("Comment"))},
                           **_errors(400, 401, 403, 404, 422)},
         },
+    },
+    "/api/v1/sla/definitions": {
+        "get": {"summary": "List SLA definitions (staff)",
+                "responses": {"200": {"description": "Definitions", **_json({"type": "object", "properties": {
+                    "definitions": {"type": "array", "items": _ref("SlaDefinition")}}})}, **_errors(401, 403)}},
+        "post": {"summary": "Create an SLA definition (admin)",
+                 "requestBody": {"required": True, **_json(_ref("NewSlaDefinition"))},
+                 "responses": {"201": {"description": "Created", **_json(_ref("SlaDefinition"))},
+                               **_errors(400, 401, 403, 409, 422)}},
+    },
+    "/api/v1/sla/definitions/{definition_id}": {
+        "patch": {"summary": "Change an SLA definition (admin); optionally rebuild open clocks",
+                  "parameters": [DEFINITION_ID],
+                  "requestBody": {"required": True, **_json(_ref("SlaDefinitionPatch"))},
+                  "responses": {"200": {"description": "Updated", **_json(_ref("SlaDefinition"))},
+                                **_errors(400, 401, 403, 404, 409, 422)}},
+    },
+    "/api/v1/service-requests/{request_id}/sla-metrics": {
+        "get": {"summary": "The request's SLA clock", "parameters": [REQUEST_ID],
+                "responses": {"200": {"description": "Metrics", **_json({"type": "object", "properties": {
+                    "sla_metrics": {"type": "array", "items": _ref("SlaMetric")}}})}, **_errors(401, 404)}},
+    },
+    "/api/v1/service-requests/{request_id}/sla-exemptions": {
+        "get": {"summary": "The request's SLA exemptions (staff)", "parameters": [REQUEST_ID],
+                "responses": {"200": {"description": "Exemptions", **_json({"type": "object", "properties": {
+                    "exemptions": {"type": "array", "items": _ref("SlaExemption")},
+                    "active": {"type": "array", "items": _ref("SlaExemption")}}})}, **_errors(401, 403, 404)}},
+        "post": {"summary": "Grant an SLA exemption (managers, admins)", "parameters": [REQUEST_ID],
+                 "requestBody": {"required": True, **_json(_ref("NewSlaExemption"))},
+                 "responses": {"201": {"description": "Granted", **_json(_ref("SlaExemption"))},
+                               **_errors(400, 401, 403, 404, 409, 422)}},
+    },
+    "/api/v1/service-requests/{request_id}/sla-exemptions/{exemption_id}/revoke": {
+        "post": {"summary": "Revoke an SLA exemption now (managers, admins)", "parameters": [REQUEST_ID, EXEMPTION_ID],
+                 "responses": {"200": {"description": "Revoked", **_json(_ref("SlaExemption"))},
+                               **_errors(401, 403, 404, 409)}},
+    },
+    "/api/v1/analytics/sla-statistics": {
+        "get": {"summary": "SLA breach statistics over the last `days` days (managers, admins)", "parameters": [DAYS],
+                "responses": {"200": {"description": "Statistics", **_json({"type": "object", "properties": {
+                    "days": {"type": "integer"}, "total_breaches": {"type": "integer"},
+                    "response_breaches": {"type": "integer"}, "resolution_breaches": {"type": "integer"},
+                    "breaches_by_priority": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "breaches_by_category": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "targets_met": {"type": "integer"}, "targets_decided": {"type": "integer"},
+                    "compliance_rate": {"type": "number", "nullable": True}}})}, **_errors(401, 403, 422)}},
+    },
+    "/api/v1/analytics/sla-compliance": {
+        "get": {"summary": "Share of SLA targets met per category, priority, agent and week (managers, admins)",
+                "parameters": [{**DAYS, "schema": {**DAYS["schema"], "default": 90}}],
+                "responses": {"200": {"description": "Compliance report"}, **_errors(401, 403, 422)}},
+    },
+    "/api/dashboard/admin/sla-breaches": {
+        "get": {"summary": "Open requests breached or at risk, most overdue first (managers, admins)",
+                "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                               {"name": "per_page", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
+                               {"name": "priority", "in": "query", "schema": {"type": "string"}},
+                               {"name": "category", "in": "query", "schema": {"type": "string"}},
+                               {"name": "assignee", "in": "query", "schema": {"type": "string"}},
+                               {"name": "state", "in": "query",
+                                "schema": {"type": "string", "enum": ["breached", "at_risk"]}},
+                               {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                               {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}}],
+                "responses": {"200": {"description": "One page of rows"}, **_errors(401, 403, 422)}},
+    },
+    "/api/dashboard/admin/summary": {
+        "get": {"summary": "Dashboard summary cards (managers, admins)",
+                "responses": {"200": {"description": "Open by status and priority, breached now, at risk, "
+                                                     "30-day met rate"}, **_errors(401, 403)}},
     },
     "/api/v1/openapi.json": {
         "get": {"summary": "This document", "security": [],

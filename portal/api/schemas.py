@@ -8,6 +8,7 @@ from flask import request
 
 from portal.models import Comment, ServiceRequest, User
 from portal.services.errors import ServiceError, ValidationFailed
+from portal.services.text import unstorable_reason
 
 
 class BadJson(ServiceError):
@@ -46,6 +47,11 @@ def parse_body(fields: dict[str, tuple[type, bool]], required: tuple[str, ...] =
         # bool is a subclass of int in Python; JSON true is not an id or a number.
         if not isinstance(value, kind) or (kind in (int, NUMBER) and isinstance(value, bool)):
             errors[name] = f"Must be {TYPE_NAMES[kind]}{' or null' if nullable else ''}."
+    for name, value in body.items():
+        texts = value if isinstance(value, list) else [value]
+        problem = next((unstorable_reason(t) for t in texts if isinstance(t, str) and unstorable_reason(t)), None)
+        if problem and name not in errors:
+            errors[name] = problem
     if errors:
         raise ValidationFailed(errors)
     return body

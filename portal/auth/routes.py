@@ -17,6 +17,8 @@ def safe_next(target: str | None) -> str | None:
     """Only our own absolute paths are followed after sign-in (no open redirects)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None  # a CR/LF would split the Location header
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return None

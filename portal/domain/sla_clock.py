@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 ZERO = timedelta(0)
-# A guard against calendars with no working time at all (every day a holiday, say).
+# A guard against calendars with no working time at all: give up after this many closed days in a row.
 MAX_SEARCH_DAYS = 3 * 366
 
 
@@ -57,13 +57,25 @@ class BusinessCalendar:
 
 
 def _local_to_utc(naive_local: datetime, zone: ZoneInfo) -> datetime:
-    """A local wall time as UTC. In a spring-forward gap the time does not exist: use the
-    instant the clocks jump to. In an autumn overlap use the first occurrence."""
+    """A local wall time as UTC. In an autumn overlap use the first occurrence. In a spring-forward
+    gap the wall time does not exist: use the instant the clocks jump (when the local clock first
+    reads a time at or after the one asked for)."""
     aware = naive_local.replace(tzinfo=zone, fold=0)
-    back = aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
-    if back != naive_local:  # non-existent local time (gap)
-        aware = naive_local.replace(tzinfo=zone, fold=1)
-    return aware.astimezone(UTC)
+    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == naive_local:
+        return aware.astimezone(UTC)
+    # Inside a gap: fold=1 reads the time with the later offset (an instant before the jump) and
+    # fold=0 with the earlier one (an instant after it). Search between them, to the second.
+    lo = naive_local.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    hi = aware.astimezone(UTC)
+    if lo > hi:
+        lo, hi = hi, lo
+    while (hi - lo) > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(zone).replace(tzinfo=None) >= naive_local:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0) if hi.microsecond else hi
 
 
 def _require_aware(value: datetime, name: str) -> datetime:
@@ -73,17 +85,24 @@ def _require_aware(value: datetime, name: str) -> datetime:
 
 
 def _windows_from(cal: BusinessCalendar, start: datetime) -> Iterator[tuple[datetime, datetime]]:
-    """Working windows (UTC) that end after `start`, in order, clipped to begin at `start` or later."""
+    """Working windows (UTC) that end after `start`, in order, clipped to begin at `start` or later.
+
+    Endless for a calendar with working time; raises CalendarError after three years without any.
+    """
     day = start.astimezone(cal.zone).date() - timedelta(days=1)  # a window may straddle UTC midnight
-    for offset in range(MAX_SEARCH_DAYS):
-        window = cal.window(day + timedelta(days=offset))
+    closed_days = 0
+    while closed_days <= MAX_SEARCH_DAYS:
+        window = cal.window(day)
+        day += timedelta(days=1)
         if window is None:
+            closed_days += 1
             continue
+        closed_days = 0
         opens, closes = window
         if closes <= start:
             continue
         yield max(opens, start), closes
-    raise CalendarError("the calendar has no working time in the next three years")
+    raise CalendarError("the calendar has no working time in three years")
 
 
 def add_business_time(start: datetime, amount: timedelta, cal: BusinessCalendar | None) -> datetime:

@@ -14,6 +14,7 @@ from portal.services import attachments as files
 from portal.services import requests as svc
 from portal.services import users
 from portal.services.errors import Conflict, Forbidden, ValidationFailed
+from portal.sla.panel import panel_context
 
 
 def _uploads(field) -> list[files.Upload]:
@@ -80,6 +81,7 @@ def _detail_context(req, comment_form: CommentForm | None = None) -> dict:
         assign_form.assignee.choices = [("", "Unassigned")] + [(str(u.id), u.name) for u in users.list_staff()]
         props_form.category.choices = [(c.code, c.name) for c in svc.list_categories(include_inactive=True)]
     return {
+        **panel_context(req),
         "req": req,
         "comment_form": comment_form or CommentForm(formdata=None),
         "status_form": StatusForm(formdata=None),
@@ -141,7 +143,6 @@ def _change_failed(request_id: int, exc):
 def change_status(request_id: int):
     """Move the request along the workflow."""
     form = StatusForm()
-    form.status.choices = [(s, workflow.STATUS_LABELS[s]) for s in workflow.STATUSES]
     if not form.validate_on_submit():
         return _change_failed(request_id, ValidationFailed({"status": "Choose a status."}))
     try:
@@ -155,11 +156,8 @@ def change_status(request_id: int):
 @login_required
 def assign_request(request_id: int):
     """Assign to me, to an agent, or unassign."""
-    form = AssignForm()
     if not current_user.is_staff:
         abort(403)
-    if not form.validate_on_submit():
-        abort(400)
     value = request.form.get("assignee", "")
     assignee_id = current_user.id if value == "me" else (value or None)
     try:

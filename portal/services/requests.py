@@ -18,6 +18,7 @@ from portal.models.service_request import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MA
 from portal.services import attachments as files
 from portal.services import audit, sla
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.services.text import unstorable_reason
 
 REQUEST_AUDIT_FIELDS = ("title", "description", "category", "priority", "status", "assignee_id")
 SORTS = {
@@ -29,6 +30,7 @@ SORTS = {
 }
 STATUS_GROUPS = {"active": workflow.OPEN_STATUSES, "done": frozenset({"resolved", "closed"})}
 PER_PAGE_MAX = 100
+PAGE_MAX = 100_000
 SEARCH_MAX = 200
 
 
@@ -115,18 +117,22 @@ def parse_filters(args: Any, default_per_page: int = 25, strict: bool = False) -
         errors["assignee"] = "Use 'me', 'none' or a user id."
         assignee = ""
     f.assignee = assignee
-    f.q = (args.get("q") or "").replace("\x00", "").strip()[:SEARCH_MAX]
+    q = (args.get("q") or "").strip()[:SEARCH_MAX]
+    f.q = "" if unstorable_reason(q) else q  # text no row can contain matches nothing; search all
     f.sort = pick("sort", SORTS) or "newest"
-    for name, default, top in (("page", 1, 100_000), ("per_page", default_per_page, PER_PAGE_MAX)):
+    for name, default, top in (("page", 1, PAGE_MAX), ("per_page", default_per_page, PER_PAGE_MAX)):
         raw = (args.get(name) or "").strip()
         if not raw:
             setattr(f, name, default)
-            continue
-        if _as_id(raw) is None or int(raw) < 1:
-            errors[name] = f"{name} must be a positive whole number."
+        elif not (raw.isascii() and raw.isdecimal()) or int(raw) < 1:
+            errors[name] = f"{name} must be a whole number from 1 to {top}."
             setattr(f, name, default)
+        elif int(raw) > top:
+            if strict:
+                errors[name] = f"{name} must be a whole number from 1 to {top}."
+            setattr(f, name, top)
         else:
-            setattr(f, name, min(int(raw), top))
+            setattr(f, name, int(raw))
     if strict and errors:
         raise ValidationFailed(errors, "Some filters are not valid.")
     f.errors = errors
@@ -184,6 +190,9 @@ def list_requests(actor: User, f: RequestFilters) -> Page:
             conditions.append(ServiceRequest.id == number)
         stmt = stmt.where(or_(*conditions))
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    last_page = max(1, -(-total // f.per_page))
+    if f.page > last_page:
+        f.page = last_page  # past the end (an old link, a typed number): show the last page
     order = {
         "newest": [ServiceRequest.created_at.desc()],
         "oldest": [ServiceRequest.created_at.asc()],
@@ -217,8 +226,9 @@ def _check_text(errors: dict[str, str], name: str, value: Any, maximum: int, req
         errors[name] = "Must be text."
         return ""
     value = value.strip()
-    if "\x00" in value:
-        errors[name] = "Remove the NUL (\\0) character; it cannot be stored."
+    problem = unstorable_reason(value)
+    if problem:
+        errors[name] = problem
     elif required and not value:
         errors[name] = "This field is required."
     elif len(value) > maximum:
@@ -385,7 +395,8 @@ def change_status(actor: User, request_id: int, status: str) -> ServiceRequest:
         raise ValidationFailed({"status": f"Choose one of: {', '.join(STATUSES)}."})
     req = get_request(actor, request_id)
     if req.status == status:
-        raise Conflict(f"The request is already {req.status_label.lower()}.", {"status": "No change."})
+        message = f"The request is already {req.status_label.lower()}."
+        raise Conflict(message, {"status": message})
     return update_request(actor, request_id, {"status": status})
 
 
@@ -492,7 +503,7 @@ def timeline(actor: User, req: ServiceRequest) -> list[TimelineEntry]:
     return entries
 
 
-# Shown as its own line in the timeline; the comment that set it already says enough.
+# Not shown as a change in the timeline: the comment that set it already says enough.
 _SILENT_FIELDS = {"first_response_at"}
 
 

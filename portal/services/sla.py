@@ -31,6 +31,7 @@ from portal.models._time import utcnow
 from portal.models.sla import EXEMPTION_TYPES, TARGETS
 from portal.services import audit
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.services.text import unstorable_reason
 
 REASON_MAX = 2000
 DURATION_MAX_HOURS = 24 * 365
@@ -223,6 +224,10 @@ def sync(req: ServiceRequest, before: dict[str, Any], actor: User | None, now: d
     old_status, new_status = before["status"], req.status
     if (before["category"], before["priority"]) != (req.category, req.priority):
         _reclassify(req, metric, before, actor, now)
+    responded = req.first_response_at or req.resolved_at
+    if metric.responded_at is None and responded is not None:
+        metric.responded_at = responded
+        record_event(req.id, "responded", responded, "response", actor)
     if old_status != new_status:
         pause = set(metric.pause_statuses)
         if old_status in pause and new_status not in pause:
@@ -233,10 +238,6 @@ def sync(req: ServiceRequest, before: dict[str, Any], actor: User | None, now: d
             record_event(req.id, "resolved", req.resolved_at, "resolution", actor)
         if old_status in ("resolved", "closed") and new_status in OPEN_STATUSES:
             record_event(req.id, "resumed", now, actor=actor, detail={"reason": "reopened", "to": new_status})
-    responded = req.first_response_at or req.resolved_at
-    if metric.responded_at is None and responded is not None:
-        metric.responded_at = responded
-        record_event(req.id, "responded", responded, "response", actor)
     metric.resolved_at = req.resolved_at
     metric.status = req.status
     recompute(metric, now)
@@ -265,8 +266,11 @@ def _parse_duration(duration_hours: Any) -> Decimal | None:
         value = Decimal(str(duration_hours))
     except ArithmeticError as exc:
         raise ValidationFailed({"duration_hours": "Enter a number of hours, or leave empty for indefinite."}) from exc
-    if isinstance(duration_hours, bool) or not value.is_finite() or value <= 0 or value > DURATION_MAX_HOURS:
-        raise ValidationFailed({"duration_hours": f"Use more than 0 and at most {DURATION_MAX_HOURS} hours."})
+    if isinstance(duration_hours, bool) or not value.is_finite() or value < Decimal("0.01") \
+            or value > DURATION_MAX_HOURS:
+        raise ValidationFailed({"duration_hours": f"Use from 0.01 to {DURATION_MAX_HOURS} hours."})
+    if value != value.quantize(Decimal("0.01")):
+        raise ValidationFailed({"duration_hours": "Use at most two decimal places."})
     return value.quantize(Decimal("0.01"))
 
 
@@ -284,8 +288,10 @@ def grant_exemption(request_id: int, reason: str, exemption_type: str, duration_
     reason = (reason or "").strip() if isinstance(reason, str) else ""
     if not reason:
         errors["reason"] = "Say why the exemption is needed."
-    elif len(reason) > REASON_MAX or "\x00" in reason:
-        errors["reason"] = f"Use at most {REASON_MAX} characters of plain text."
+    elif len(reason) > REASON_MAX:
+        errors["reason"] = f"Use at most {REASON_MAX} characters."
+    elif unstorable_reason(reason):
+        errors["reason"] = unstorable_reason(reason)
     if exemption_type not in EXEMPTION_TYPES:
         errors["exemption_type"] = f"Choose one of: {', '.join(EXEMPTION_TYPES)}."
     try:
@@ -431,3 +437,45 @@ def check_at_risk(now: datetime | None = None) -> int:
         flagged += db.session.execute(text(sql), {"now": now}).scalar_one()
     db.session.commit()
     return flagged
+
+
+# ---------------------------------------------------------------- presentation helpers
+
+@dataclass
+class TargetState:
+    """One target of a clock as a person reads it."""
+
+    target: str                 # "response" or "resolution"
+    hours: float
+    due_at: datetime | None
+    done_at: datetime | None
+    state: str                  # met, missed, breached, paused, exempt, at_risk, running
+    seconds_left: float | None  # negative when overdue
+
+
+def target_states(metric: SlaMetric | None, now: datetime) -> list[TargetState]:
+    """Each target's state: met, missed (met late), breached, paused, exempt, at risk or running."""
+    if metric is None or metric.definition_id is None:
+        return []
+    active = [x for x in list_exemptions(metric.request_id) if x.is_active(now)]
+    states = []
+    for target, done in (("response", metric.responded_at), ("resolution", metric.resolved_at)):
+        hours_value = getattr(metric, f"{target}_target_hours")
+        due = getattr(metric, f"{target}_due_at")
+        breached = getattr(metric, f"{target}_breached_at") is not None
+        if done is not None:
+            state = "missed" if breached or getattr(metric, f"{target}_sla_met") is False else "met"
+        elif breached:
+            state = "breached"
+        elif any(x.covers(target) for x in active):
+            state = "exempt"
+        elif metric.paused_since is not None:
+            state = "paused"
+        elif getattr(metric, f"{target}_at_risk_at") is not None or (
+                getattr(metric, f"{target}_warn_at") is not None and getattr(metric, f"{target}_warn_at") <= now):
+            state = "at_risk"
+        else:
+            state = "running"
+        left = (due - now).total_seconds() if due is not None and done is None else None
+        states.append(TargetState(target, float(hours_value), due, done, state, left))
+    return states

@@ -16,6 +16,7 @@ from portal.models import BusinessCalendarRecord, Category, Holiday, SlaDefiniti
 from portal.models._time import utcnow
 from portal.services import audit, sla
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.services.text import unstorable_reason
 
 log = logging.getLogger(__name__)
 HOURS_MAX = Decimal(24 * 365)
@@ -259,8 +260,8 @@ def _validate_calendar(values: dict[str, Any], current: BusinessCalendarRecord |
     clean: dict[str, Any] = {}
     if "name" in values or current is None:
         name = (values.get("name") or "").strip() if isinstance(values.get("name"), str) else ""
-        if not name or len(name) > 80 or "\x00" in name:
-            errors["name"] = "Enter a name of at most 80 characters."
+        if not name or len(name) > 80 or unstorable_reason(name):
+            errors["name"] = unstorable_reason(name) or "Enter a name of at most 80 characters."
         else:
             existing = db.session.scalar(select(BusinessCalendarRecord).where(BusinessCalendarRecord.name == name))
             if existing is not None and existing is not current:
@@ -344,8 +345,8 @@ def add_holiday(actor: User | None, calendar_id: int, day: Any, name: str,
             parsed = None
             errors["day"] = "Use a date like 2026-12-25."
     name = (name or "").strip() if isinstance(name, str) else ""
-    if not name or len(name) > 80 or "\x00" in name:
-        errors["name"] = "Name the holiday (at most 80 characters)."
+    if not name or len(name) > 80 or unstorable_reason(name):
+        errors["name"] = unstorable_reason(name) or "Name the holiday (at most 80 characters)."
     if parsed and any(h.day == parsed for h in cal.holidays):
         errors["day"] = "This date is already a holiday in this calendar."
     if errors:

@@ -18,6 +18,7 @@ from portal.models import ApiToken, User
 from portal.models._time import utcnow
 from portal.services import audit
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.services.text import unstorable_reason
 
 PASSWORD_MIN = 10
 PASSWORD_MAX = 256
@@ -47,13 +48,15 @@ def normalise_email(raw: str) -> str:
 
 def find_by_email(email: str) -> User | None:
     """The user with this address, ignoring case."""
-    if not email or "\x00" in email:
-        return None  # PostgreSQL cannot hold NUL; no stored address contains one
+    if not email or unstorable_reason(email):
+        return None  # no stored address contains text PostgreSQL cannot hold
     return db.session.scalar(select(User).where(func.lower(User.email) == (email or "").strip().lower()))
 
 
 def validate_password(password: str) -> None:
     """Refuse passwords too short or too long to be sensible."""
+    if password and unstorable_reason(password):
+        raise ValidationFailed({"password": unstorable_reason(password)})
     if not password or len(password) < PASSWORD_MIN:
         raise ValidationFailed({"password": f"Use at least {PASSWORD_MIN} characters."})
     if len(password) > PASSWORD_MAX:
@@ -62,6 +65,8 @@ def validate_password(password: str) -> None:
 
 def authenticate(email: str, password: str) -> User | None:
     """The active user with these credentials, stamped as signed in now; None otherwise."""
+    if unstorable_reason(password or ""):
+        return None  # no stored hash was made from such text
     user = find_by_email(email)
     hasher = _hasher()
     if user is None:
@@ -114,8 +119,8 @@ def create_user(actor: User | None, email: str, name: str, role: str, password: 
     except ValidationFailed as exc:
         errors.update(exc.fields)
     name = (name or "").strip()
-    if "\x00" in name:
-        errors["name"] = "Remove the NUL (\\0) character; it cannot be stored."
+    if unstorable_reason(name):
+        errors["name"] = unstorable_reason(name)
     elif not name:
         errors["name"] = "Enter a name."
     elif len(name) > NAME_MAX:
@@ -147,7 +152,7 @@ def get_user(user_id: int) -> User:
 
 
 def list_users(role: str | None = None, include_inactive: bool = True) -> list[User]:
-    """All users, staff first, then by name."""
+    """All users, active ones first, then by name."""
     stmt = select(User)
     if role:
         stmt = stmt.where(User.role == role)

@@ -25,7 +25,8 @@ def _openapi_path(rule: str) -> str:
 def _routes(app) -> set[tuple[str, str]]:
     return {
         (_openapi_path(rule.rule), method.lower())
-        for rule in app.url_map.iter_rules() if rule.rule.startswith(API)
+        # Every JSON route: API v1 and the dashboard's /api/dashboard/...
+        for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")
         for method in rule.methods - IGNORED_METHODS
     }
 

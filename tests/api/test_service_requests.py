@@ -263,7 +263,9 @@ def test_list_paginates_with_totals(factories, agent):
     assert (first["page"], first["per_page"], first["total"], first["pages"]) == (1, 2, 5, 3)
     assert [i["id"] for i in last["items"]] == newest_first[4:]
     assert last["page"] == 3
-    assert beyond["items"] == [] and beyond["total"] == 5
+    # Past the end (an old link): the last page, said plainly, rather than an empty page.
+    assert beyond["page"] == 3 and [i["id"] for i in beyond["items"]] == newest_first[4:]
+    assert beyond["total"] == 5
 
 
 def test_list_empty_has_one_page(agent):
@@ -272,10 +274,12 @@ def test_list_empty_has_one_page(agent):
     assert body == {"items": [], "page": 1, "per_page": 25, "total": 0, "pages": 1}
 
 
-def test_list_per_page_is_capped_at_100(agent):
-    body = agent.get("service-requests", query={"per_page": "1000"}).get_json()
+def test_list_per_page_over_100_is_refused(agent):
+    response = agent.get("service-requests", query={"per_page": "1000"})
 
-    assert body["per_page"] == 100
+    assert response.status_code == 422
+    assert response.get_json()["error"]["fields"]["per_page"] == "per_page must be a whole number from 1 to 100."
+    assert agent.get("service-requests", query={"per_page": "100"}).get_json()["per_page"] == 100
 
 
 @pytest.mark.parametrize("query, field", [

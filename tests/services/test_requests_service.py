@@ -311,7 +311,7 @@ def test_list_requests_q_huge_number_searches_text_only(factories, agent):
     (5, 5, 1, 1, 5, False, False),
     (7, 5, 1, 2, 5, False, True),
     (7, 5, 2, 2, 2, True, False),
-    (7, 5, 3, 2, 0, True, False),
+    (7, 5, 3, 2, 2, True, False),  # past the end: the last page
     (11, 3, 2, 4, 3, True, True),
 ])
 def test_list_requests_pagination(factories, agent, total, per_page, page, pages, on_page, has_prev, has_next):

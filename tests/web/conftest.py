@@ -78,6 +78,29 @@ class Maker:
                 select(Attachment.id).where(Attachment.comment_id == comment.id).order_by(Attachment.id)))
             return SimpleNamespace(id=comment.id, body=comment.body, attachment_ids=att_ids)
 
+    def sla(self) -> SimpleNamespace:
+        """A 24x7 SLA for hardware/medium (the factories' default request) and a calendar with a holiday."""
+        from datetime import date, time
+
+        from portal.services import sla_admin
+
+        with self.app.app_context():
+            cal = sla_admin.create_calendar(None, {"name": f"Office {next(_seq)}", "timezone": "Europe/London",
+                                                   "working_days": [0, 1, 2, 3, 4], "opens": time(9),
+                                                   "closes": time(18)})
+            holiday, _ = sla_admin.add_holiday(None, cal.id, date(2026, 12, 25), "Christmas Day")
+            definition = sla_admin.create_definition(None, {
+                "category": "hardware", "priority": "medium", "response_time_hours": 4,
+                "resolution_time_hours": 24})
+            return SimpleNamespace(definition_id=definition.id, calendar_id=cal.id, holiday_id=holiday.id)
+
+    def exemption(self, granter, request_id: int, exemption_type: str = "resolution",
+                  hours: float | None = None) -> int:
+        from portal.services import sla
+
+        with self.app.app_context():
+            return sla.grant_exemption(request_id, "Waiting for the vendor", exemption_type, hours, granter.id).id
+
     def deactivate(self, user) -> None:
         from portal.services import users
 

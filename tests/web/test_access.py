@@ -22,6 +22,7 @@ PUBLIC = frozenset(ACTORS)
 SIGNED_IN = frozenset(ROLES)
 OWNER = frozenset(ROLES)  # the requester on their own request, and all staff
 STAFF = frozenset({"agent", "manager", "admin"})
+MANAGERS = frozenset({"manager", "admin"})
 ADMIN = frozenset({"admin"})
 
 
@@ -29,7 +30,8 @@ ADMIN = frozenset({"admin"})
 class Route:
     method: str
     rule: str
-    url: str  # formatted with the world's ids: {own}, {own_att}, {target}
+    url: str  # formatted with the world's ids: {own}, {own_att}, {target}, {definition}, {calendar},
+    # {holiday}, {exemption}
     who: frozenset
     form: dict[str, Any] | None = None
     json: dict[str, Any] | None = None
@@ -80,6 +82,57 @@ ROUTES = [
     Route("POST", "/api/v1/service-requests/<int:request_id>/comments",
           "/api/v1/service-requests/{own}/comments", OWNER, json={"body": "Walking by."}),
     Route("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", PUBLIC),
+    # SLA pages
+    Route("GET", "/sla/breaches", "/sla/breaches", MANAGERS),
+    Route("GET", "/requests/<int:request_id>/sla", "/requests/{own}/sla", OWNER),
+    Route("POST", "/requests/<int:request_id>/sla/exemptions", "/requests/{own}/sla/exemptions", MANAGERS,
+          form={"exemption_type": "response", "reason": "Walking by.", "duration_hours": "2"}),
+    Route("POST", "/requests/<int:request_id>/sla/exemptions/<int:exemption_id>/revoke",
+          "/requests/{own}/sla/exemptions/{exemption}/revoke", MANAGERS, form={}),
+    Route("GET", "/dashboard", "/dashboard", ADMIN),
+    Route("GET", "/dashboard/summary", "/dashboard/summary", ADMIN),
+    Route("GET", "/dashboard/breaches", "/dashboard/breaches", ADMIN),
+    Route("GET", "/admin/sla", "/admin/sla", ADMIN),
+    Route("POST", "/admin/sla", "/admin/sla", ADMIN,
+          form={"category": "network", "priority": "high", "response_time_hours": "1",
+                "resolution_time_hours": "4", "at_risk_percent": "75", "is_active": "y"}),
+    Route("GET", "/admin/sla/<int:definition_id>", "/admin/sla/{definition}", ADMIN),
+    Route("POST", "/admin/sla/<int:definition_id>", "/admin/sla/{definition}", ADMIN,
+          form={"response_time_hours": "2", "resolution_time_hours": "8", "at_risk_percent": "80",
+                "is_active": "y"}),
+    Route("POST", "/admin/sla/<int:definition_id>/active", "/admin/sla/{definition}/active", ADMIN,
+          form={"active": "false"}),
+    Route("GET", "/admin/calendars", "/admin/calendars", ADMIN),
+    Route("POST", "/admin/calendars", "/admin/calendars", ADMIN,
+          form={"name": "Night shift", "timezone": "Asia/Singapore", "working_days": ["0", "1"],
+                "opens": "20:00", "closes": "23:00"}),
+    Route("GET", "/admin/calendars/<int:calendar_id>", "/admin/calendars/{calendar}", ADMIN),
+    Route("POST", "/admin/calendars/<int:calendar_id>", "/admin/calendars/{calendar}", ADMIN,
+          form={"name": "Office renamed", "timezone": "Europe/London", "working_days": ["0", "1", "2"],
+                "opens": "08:00", "closes": "17:00"}),
+    Route("POST", "/admin/calendars/<int:calendar_id>/holidays", "/admin/calendars/{calendar}/holidays", ADMIN,
+          form={"day": "2027-01-01", "name": "New Year"}),
+    Route("POST", "/admin/holidays/<int:holiday_id>/delete", "/admin/holidays/{holiday}/delete", ADMIN, form={}),
+    # SLA API
+    Route("GET", "/api/v1/sla/definitions", "/api/v1/sla/definitions", STAFF),
+    Route("POST", "/api/v1/sla/definitions", "/api/v1/sla/definitions", ADMIN,
+          json={"category": "network", "priority": "high", "response_time_hours": 1, "resolution_time_hours": 4}),
+    Route("PATCH", "/api/v1/sla/definitions/<int:definition_id>", "/api/v1/sla/definitions/{definition}", ADMIN,
+          json={"response_time_hours": 2}),
+    Route("GET", "/api/v1/service-requests/<int:request_id>/sla-metrics",
+          "/api/v1/service-requests/{own}/sla-metrics", OWNER),
+    Route("GET", "/api/v1/service-requests/<int:request_id>/sla-exemptions",
+          "/api/v1/service-requests/{own}/sla-exemptions", STAFF),
+    Route("POST", "/api/v1/service-requests/<int:request_id>/sla-exemptions",
+          "/api/v1/service-requests/{own}/sla-exemptions", MANAGERS,
+          json={"exemption_type": "response", "reason": "Walking by.", "duration_hours": 2}),
+    Route("POST", "/api/v1/service-requests/<int:request_id>/sla-exemptions/<int:exemption_id>/revoke",
+          "/api/v1/service-requests/{own}/sla-exemptions/{exemption}/revoke", MANAGERS),
+    Route("GET", "/api/v1/analytics/sla-statistics", "/api/v1/analytics/sla-statistics?days=30", MANAGERS),
+    Route("GET", "/api/v1/analytics/sla-compliance", "/api/v1/analytics/sla-compliance?days=30", MANAGERS),
+    Route("GET", "/api/dashboard/admin/sla-breaches", "/api/dashboard/admin/sla-breaches?page=1&per_page=10",
+          MANAGERS),
+    Route("GET", "/api/dashboard/admin/summary", "/api/dashboard/admin/summary", MANAGERS),
 ]
 
 OWN_TITLE = "Own request Kilo"
@@ -95,8 +148,10 @@ OTHER_NAME = "Other Person Sierra"
 
 @pytest.fixture()
 def world(make):
-    """Users of every role, a request of the signed-in requester and one of another requester."""
+    """Users of every role, a request of the signed-in requester and one of another requester,
+    an SLA for those requests, a calendar with a holiday and an exemption on the own request."""
     people = {role: make.user(role) for role in ROLES}
+    sla = make.sla()
     other = make.user("requester", name=OTHER_NAME)
     target = make.user("requester", email=TARGET_EMAIL)
     own = make.request(people["requester"], title=OWN_TITLE, status="resolved", uploads=[("own.txt", OWN_FILE)])
@@ -104,11 +159,15 @@ def world(make):
                           uploads=[("other.txt", OTHER_FILE)])
     note = make.comment(people["agent"], own.id, INTERNAL_BODY, internal=True,
                         uploads=[("internal.txt", INTERNAL_FILE)])
-    return SimpleNamespace(people=people, other=other, target=target, own=own, theirs=theirs, note=note)
+    exemption = make.exemption(people["manager"], own.id)
+    return SimpleNamespace(people=people, other=other, target=target, own=own, theirs=theirs, note=note, sla=sla,
+                           exemption=exemption)
 
 
 def _url(route: Route, world) -> str:
-    return route.url.format(own=world.own.id, own_att=world.own.attachment_ids[0], target=world.target.id)
+    return route.url.format(own=world.own.id, own_att=world.own.attachment_ids[0], target=world.target.id,
+                            definition=world.sla.definition_id, calendar=world.sla.calendar_id,
+                            holiday=world.sla.holiday_id, exemption=world.exemption)
 
 
 def _api_token(client, user) -> str:
@@ -175,7 +234,7 @@ def test_access_route_for_actor(app, login_client, make, world, route, actor):
             _assert_no_secrets(response, [OTHER_TITLE, OTHER_DESCRIPTION, INTERNAL_BODY, TARGET_EMAIL],
                                [OTHER_FILE, INTERNAL_FILE])
         if route.method == "GET" and status == 200 and "{own}" in route.url and not route.api:
-            assert OWN_TITLE in text_of(response) or "timeline" in route.url
+            assert OWN_TITLE in text_of(response) or route.url.endswith(("/timeline", "/sla"))  # partials
         return
     _assert_no_secrets(response)
     if actor == "anonymous":
@@ -213,6 +272,13 @@ OTHER_ROUTES = [
     ("PATCH", "/api/v1/service-requests/{id}", None, {"title": "Hijacked"}),
     ("PATCH", "/api/v1/service-requests/{id}", None, {"status": "closed"}),
     ("POST", "/api/v1/service-requests/{id}/comments", None, {"body": "Sneaky reply"}),
+    ("GET", "/requests/{id}/sla", None, None),
+    ("POST", "/requests/{id}/sla/exemptions", {"exemption_type": "both", "reason": "Sneaky"}, None),
+    ("POST", "/requests/{id}/sla/exemptions/{xid}/revoke", {}, None),
+    ("GET", "/api/v1/service-requests/{id}/sla-metrics", None, None),
+    ("GET", "/api/v1/service-requests/{id}/sla-exemptions", None, None),
+    ("POST", "/api/v1/service-requests/{id}/sla-exemptions", None, {"exemption_type": "both", "reason": "Sneaky"}),
+    ("POST", "/api/v1/service-requests/{id}/sla-exemptions/{xid}/revoke", None, {}),
 ]
 
 # Every request route of the url_map is tried with another requester's ids.
@@ -222,6 +288,10 @@ REQUEST_RULES = {
     "/requests/<int:request_id>/properties", "/requests/<int:request_id>/comments",
     "/attachments/<int:attachment_id>", "/api/v1/service-requests/<int:request_id>",
     "/api/v1/service-requests/<int:request_id>/comments",
+    "/requests/<int:request_id>/sla", "/requests/<int:request_id>/sla/exemptions",
+    "/requests/<int:request_id>/sla/exemptions/<int:exemption_id>/revoke",
+    "/api/v1/service-requests/<int:request_id>/sla-metrics", "/api/v1/service-requests/<int:request_id>/sla-exemptions",
+    "/api/v1/service-requests/<int:request_id>/sla-exemptions/<int:exemption_id>/revoke",
 }
 
 
@@ -239,7 +309,7 @@ def test_access_other_requester_table_covers_request_routes(app):
 def test_access_requester_cannot_touch_another_requesters_request(app, login_client, make, world,
                                                                    method, url, form, json, htmx):
     me = world.people["requester"]
-    url = url.format(id=world.theirs.id, att=world.theirs.attachment_ids[0])
+    url = url.format(id=world.theirs.id, att=world.theirs.attachment_ids[0], xid=world.exemption)
     headers = {"HX-Request": "true"} if htmx else {}
     if url.startswith("/api/"):
         client = app.test_client()

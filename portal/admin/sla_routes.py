@@ -1,0 +1,222 @@
+"""Admin pages for SLA definitions and business calendars."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, render_template, request, url_for
+from flask_login import current_user
+
+from portal.admin import bp
+from portal.admin.forms import WEEKDAY_NAMES, CalendarForm, DefinitionForm, HolidayForm
+from portal.auth.forms import EmptyForm
+from portal.htmx import is_htmx, redirect_to
+from portal.policy import role_required
+from portal.services import requests as svc
+from portal.services import sla_admin
+from portal.services.errors import Conflict, ServiceError, ValidationFailed
+
+
+def _definition_form(definition=None, formdata=True) -> DefinitionForm:
+    kwargs = {}
+    if definition is not None and formdata is None:
+        kwargs = {"obj": definition, "calendar_id": str(definition.calendar_id or "")}
+    form = DefinitionForm(formdata=None, **kwargs) if formdata is None else DefinitionForm()
+    form.category.choices = [(c.code, c.name) for c in svc.list_categories(include_inactive=True)]
+    form.calendar_id.choices = [("", "24x7 (every hour counts)")] + [
+        (str(c.id), f"Business hours: {c.name}") for c in sla_admin.list_calendars()]
+    return form
+
+
+def _place_errors(form, exc: ServiceError) -> None:
+    for name, message in exc.fields.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(message)
+    if not exc.fields:
+        form.form_errors.append(exc.message)
+
+
+def _definitions_page(form: DefinitionForm | None = None, message: str | None = None, status: int = 200,
+                      edit_id: int | None = None, edit_form: DefinitionForm | None = None, error: str | None = None):
+    context = {
+        "definitions": sla_admin.list_definitions(),
+        "calendars": {c.id: c for c in sla_admin.list_calendars()},
+        "form": form or _definition_form(formdata=None),
+        "edit_id": edit_id, "edit_form": edit_form, "message": message, "error": error,
+        "action_form": EmptyForm(formdata=None),
+    }
+    template = "admin/_sla.html" if is_htmx() else "admin/sla.html"
+    return render_template(template, **context), status
+
+
+def _definition_values(form: DefinitionForm, include_pair: bool) -> dict:
+    values = {
+        "response_time_hours": form.response_time_hours.data,
+        "resolution_time_hours": form.resolution_time_hours.data,
+        "calendar_id": form.calendar_id.data or None,
+        "pause_statuses": list(form.pause_statuses.data or []),
+        "at_risk_percent": form.at_risk_percent.data,
+        "is_active": bool(form.is_active.data),
+    }
+    if include_pair:
+        values.update(category=form.category.data, priority=form.priority.data)
+    return values
+
+
+@bp.route("/sla", methods=["GET", "POST"])
+@role_required("admin")
+def sla_definitions():
+    """List definitions and add new ones."""
+    if request.method == "GET":
+        return _definitions_page()
+    form = _definition_form()
+    if not form.validate_on_submit():
+        return _definitions_page(form, status=422)
+    try:
+        definition = sla_admin.create_definition(current_user, _definition_values(form, include_pair=True))
+    except (ValidationFailed, Conflict) as exc:
+        _place_errors(form, exc)
+        return _definitions_page(form, status=exc.status)
+    message = (f"Added {definition.category} / {definition.priority}: respond in "
+               f"{definition.response_time_hours:g} h, resolve in {definition.resolution_time_hours:g} h.")
+    if not is_htmx():
+        flash(message, "success")
+        return redirect_to(url_for("admin.sla_definitions"))
+    return _definitions_page(message=message)
+
+
+@bp.route("/sla/<int:definition_id>", methods=["GET", "POST"])
+@role_required("admin")
+def edit_sla_definition(definition_id: int):
+    """Edit one definition inline (category and priority stay)."""
+    definition = sla_admin.get_definition(definition_id)
+    if request.method == "GET":
+        return _definitions_page(edit_id=definition.id, edit_form=_definition_form(definition, formdata=None))
+    form = _definition_form()
+    form.category.data, form.priority.data = definition.category, definition.priority
+    if not form.validate_on_submit():
+        return _definitions_page(edit_id=definition.id, edit_form=form, status=422)
+    try:
+        _, note = sla_admin.update_definition(current_user, definition.id, _definition_values(form, False),
+                                              apply_to_open=bool(form.apply_to_open.data))
+    except (ValidationFailed, Conflict) as exc:
+        _place_errors(form, exc)
+        return _definitions_page(edit_id=definition.id, edit_form=form, status=exc.status)
+    message = "Definition saved." + (f" {note}" if note else " Open requests keep the targets they started with.")
+    if not is_htmx():
+        flash(message, "success")
+        return redirect_to(url_for("admin.sla_definitions"))
+    return _definitions_page(message=message)
+
+
+@bp.post("/sla/<int:definition_id>/active")
+@role_required("admin")
+def toggle_sla_definition(definition_id: int):
+    """Activate or deactivate a definition."""
+    if not EmptyForm().validate_on_submit():
+        return _definitions_page(status=400, error="The form expired; reload the page and try again.")
+    active = request.form.get("active") == "true"
+    try:
+        definition, _ = sla_admin.update_definition(current_user, definition_id, {"is_active": active})
+    except Conflict as exc:
+        if not is_htmx():
+            flash(exc.message, "error")
+            return redirect_to(url_for("admin.sla_definitions"))
+        return _definitions_page(status=exc.status, error=exc.message)
+    message = f"{definition.category} / {definition.priority} is now {'active' if active else 'inactive'}."
+    if not is_htmx():
+        flash(message, "success")
+        return redirect_to(url_for("admin.sla_definitions"))
+    return _definitions_page(message=message)
+
+
+# ---------------------------------------------------------------- calendars
+
+def _calendar_values(form: CalendarForm) -> dict:
+    return {"name": form.name.data, "timezone": (form.timezone.data or "").strip(),
+            "working_days": [int(d) for d in form.working_days.data or []],
+            "opens": form.opens.data, "closes": form.closes.data}
+
+
+def _calendars_page(form: CalendarForm | None = None, message: str | None = None, status: int = 200):
+    context = {"calendars": sla_admin.list_calendars(), "form": form or CalendarForm(formdata=None),
+               "message": message, "weekdays": WEEKDAY_NAMES}
+    template = "admin/_calendars.html" if is_htmx() else "admin/calendars.html"
+    return render_template(template, **context), status
+
+
+@bp.route("/calendars", methods=["GET", "POST"])
+@role_required("admin")
+def calendars():
+    """List business calendars and add new ones."""
+    if request.method == "GET":
+        return _calendars_page()
+    form = CalendarForm()
+    if not form.validate_on_submit():
+        return _calendars_page(form, status=422)
+    try:
+        cal = sla_admin.create_calendar(current_user, _calendar_values(form))
+    except ValidationFailed as exc:
+        _place_errors(form, exc)
+        return _calendars_page(form, status=exc.status)
+    if not is_htmx():
+        flash(f"Calendar {cal.name} added.", "success")
+        return redirect_to(url_for("admin.edit_calendar", calendar_id=cal.id))
+    return _calendars_page(message=f"Calendar {cal.name} added.")
+
+
+def _calendar_page(cal, form=None, holiday_form=None, message=None, status=200):
+    context = {"cal": cal, "form": form or CalendarForm(formdata=None, obj=cal,
+                                                          working_days=[str(d) for d in cal.working_days]),
+               "holiday_form": holiday_form or HolidayForm(formdata=None), "message": message,
+               "weekdays": WEEKDAY_NAMES, "action_form": EmptyForm(formdata=None)}
+    template = "admin/_calendar.html" if is_htmx() else "admin/calendar.html"
+    return current_app.make_response((render_template(template, **context), status))
+
+
+@bp.route("/calendars/<int:calendar_id>", methods=["GET", "POST"])
+@role_required("admin")
+def edit_calendar(calendar_id: int):
+    """Edit a calendar's zone, days and hours; manage its holidays."""
+    cal = sla_admin.get_calendar(calendar_id)
+    if request.method == "GET":
+        return _calendar_page(cal)
+    form = CalendarForm()
+    if not form.validate_on_submit():
+        return _calendar_page(cal, form=form, status=422)
+    try:
+        _, note = sla_admin.update_calendar(current_user, cal.id, _calendar_values(form),
+                                            apply_to_open=bool(form.apply_to_open.data))
+    except ValidationFailed as exc:
+        _place_errors(form, exc)
+        return _calendar_page(cal, form=form, status=exc.status)
+    return _calendar_page(cal, message="Calendar saved." + (f" {note}" if note else ""))
+
+
+@bp.post("/calendars/<int:calendar_id>/holidays")
+@role_required("admin")
+def add_holiday(calendar_id: int):
+    """Add a holiday."""
+    cal = sla_admin.get_calendar(calendar_id)
+    form = HolidayForm()
+    if not form.validate_on_submit():
+        return _calendar_page(cal, holiday_form=form, status=422)
+    try:
+        holiday, note = sla_admin.add_holiday(current_user, cal.id, form.day.data, form.name.data,
+                                              apply_to_open=bool(form.apply_to_open.data))
+    except ValidationFailed as exc:
+        _place_errors(form, exc)
+        return _calendar_page(cal, holiday_form=form, status=exc.status)
+    message = f"{holiday.name} ({holiday.day.isoformat()}) added." + (f" {note}" if note else "")
+    return _calendar_page(cal, message=message)
+
+
+@bp.post("/holidays/<int:holiday_id>/delete")
+@role_required("admin")
+def remove_holiday(holiday_id: int):
+    """Remove a holiday."""
+    if not EmptyForm().validate_on_submit():
+        return render_template("errors/error.html", status=400, title="The form expired", message=None), 400
+    cal = sla_admin.remove_holiday(current_user, holiday_id)
+    return _calendar_page(cal, message="Holiday removed.")

@@ -1,0 +1,7 @@
+"""The admin dashboard: summary cards and the SLA breach widget, each an HTMX partial."""
+
+from flask import Blueprint
+
+bp = Blueprint("dashboard", __name__)
+
+from portal.dashboard import routes  # noqa: E402,F401
