@@ -13,6 +13,7 @@ from portal.policy import role_required
 from portal.services import requests as svc
 from portal.services import sla_admin
 from portal.services.errors import Conflict, ServiceError, ValidationFailed
+from portal.web import format_hours
 
 
 def _definition_form(definition=None, formdata=True) -> DefinitionForm:
@@ -79,7 +80,8 @@ def sla_definitions():
         _place_errors(form, exc)
         return _definitions_page(form, status=exc.status)
     message = (f"Added {definition.category} / {definition.priority}: respond in "
-               f"{definition.response_time_hours:g} h, resolve in {definition.resolution_time_hours:g} h.")
+               f"{format_hours(float(definition.response_time_hours))}, "
+               f"resolve in {format_hours(float(definition.resolution_time_hours))}.")
     if not is_htmx():
         flash(message, "success")
         return redirect_to(url_for("admin.sla_definitions"))

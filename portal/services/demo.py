@@ -1,18 +1,29 @@
-"""Demo data: accounts for every role and ~300 requests spread over the last 60 days."""
+"""Demo data: accounts for every role, SLA rules, and ~300 requests spread over the last 60 days
+whose clocks are met, at risk, breached, paused and exempt."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
 from portal.domain import workflow
 from portal.extensions import db
-from portal.models import AuditLog, Comment, ServiceRequest, User
+from portal.models import (
+    AuditLog,
+    BusinessCalendarRecord,
+    Comment,
+    Holiday,
+    ServiceRequest,
+    SlaDefinition,
+    SlaMetric,
+    User,
+)
 from portal.models._time import utcnow
-from portal.services.categories import ensure_default_categories
+from portal.services import sla
+from portal.services.categories import DEFAULT_CATEGORIES, ensure_default_categories
 from portal.services.users import hash_password
 
 DEMO_PASSWORD = "demo-password"
@@ -88,11 +99,53 @@ def _status_for_age(rng: random.Random, age_days: float) -> str:
     return rng.choices(["open", "in_progress", "waiting_on_customer", "resolved"], [45, 35, 10, 10])[0]
 
 
+# Minutes to the first reply and between status steps, by priority: urgent work moves faster.
+PACE = {"critical": ((5, 45), (30, 300)), "high": ((10, 150), (60, 600)),
+        "medium": ((20, 360), (120, 1800)), "low": ((30, 720), (240, 4320))}
+
+# The guide's examples, then a sensible rest of the matrix (hours: response, resolution; calendar?).
+DEMO_SLA = {
+    ("hardware", "high"): (2, 8, False), ("software", "medium"): (4, 24, True), ("network", "high"): (1, 4, False),
+}
+DEMO_SLA_DEFAULTS = {"critical": (0.5, 4, False), "high": (2, 8, False), "medium": (4, 24, True),
+                     "low": (8, 72, True)}
+
+
+def ensure_demo_sla() -> None:
+    """A London business calendar with holidays, and an active definition for every pair."""
+    if db.session.scalar(select(func.count()).select_from(SlaDefinition)):
+        return
+    cal = BusinessCalendarRecord(name="London office", timezone="Europe/London", working_days=[0, 1, 2, 3, 4],
+                                 opens=time(9, 0), closes=time(18, 0))
+    for day, name in ((date(2026, 8, 31), "Summer bank holiday"), (date(2026, 12, 25), "Christmas Day"),
+                      (date(2026, 12, 28), "Boxing Day (substitute)"), (date(2027, 1, 1), "New Year's Day")):
+        cal.holidays.append(Holiday(day=day, name=name))
+    db.session.add(cal)
+    db.session.flush()
+    for code, _, _ in DEFAULT_CATEGORIES:
+        for priority in workflow.PRIORITIES:
+            response, resolution, business = DEMO_SLA.get((code, priority), DEMO_SLA_DEFAULTS[priority])
+            db.session.add(SlaDefinition(category=code, priority=priority, response_time_hours=response,
+                                         resolution_time_hours=resolution, calendar_id=cal.id if business else None,
+                                         pause_statuses=["waiting_on_customer"], at_risk_percent=75))
+    db.session.flush()
+
+
+def _step(req: ServiceRequest, actor: User, at: datetime, **fields) -> None:
+    """Change the request as of `at` and keep its SLA clock in step, as the services would."""
+    before = sla.clock_snapshot(req)
+    for name, value in fields.items():
+        setattr(req, name, value)
+    req.updated_at = at
+    sla.sync(req, before, actor, at)
+
+
 def create_demo_data(seed: int = 7, count: int = 300, only_if_empty: bool = False) -> DemoResult | None:
-    """Create the demo accounts and requests; None when `only_if_empty` and users exist."""
+    """Create the demo accounts, SLA rules and requests; None when `only_if_empty` and users exist."""
     if only_if_empty and db.session.scalar(select(func.count()).select_from(User)):
         return None
     ensure_default_categories()
+    ensure_demo_sla()
     rng = random.Random(seed)
     password_hash = hash_password(DEMO_PASSWORD)
     people: dict[str, list[User]] = {role: [] for role in workflow.ROLES}
@@ -111,51 +164,85 @@ def create_demo_data(seed: int = 7, count: int = 300, only_if_empty: bool = Fals
         category = rng.choices(list(TITLES), [30, 30, 15, 15, 10])[0]
         priority = rng.choices(workflow.PRIORITIES, [25, 45, 22, 8])[0]
         start = now - timedelta(minutes=rng.randint(10, 60 * 24 * 60))
-        age_days = (now - start).total_seconds() / 86400
-        status = _status_for_age(rng, age_days)
+        status = _status_for_age(rng, (now - start).total_seconds() / 86400)
         requester = rng.choice(requesters)
         assignee = None if status == "open" and rng.random() < 0.7 else rng.choice(agents)
-        req = ServiceRequest(
-            title=rng.choice(TITLES[category]), description=rng.choice(DESCRIPTIONS),
-            category=category, priority=priority, status="open", requester_id=requester.id,
-            assignee_id=assignee.id if assignee else None, created_at=start, updated_at=start,
-        )
-        db.session.add(req)
-        db.session.flush()
-        db.session.add(AuditLog(actor_id=requester.id, action="request.created", entity_type="service_request",
-                                entity_id=req.id, after={"status": "open", "priority": priority,
-                                                         "category": category}, at=start))
-        clock = start
-        if status != "open" and assignee is not None:
-            clock = min(now, clock + timedelta(minutes=rng.randint(5, 240)))
-            db.session.add(Comment(request_id=req.id, author_id=assignee.id, body=rng.choice(REPLIES),
-                                   created_at=clock))
-            req.first_response_at = clock
-            if rng.random() < 0.3:
-                db.session.add(Comment(request_id=req.id, author_id=assignee.id, internal=True,
-                                       body=rng.choice(INTERNAL_NOTES), created_at=clock + timedelta(minutes=2)))
-            if rng.random() < 0.4:
-                clock = min(now, clock + timedelta(minutes=rng.randint(10, 600)))
-                db.session.add(Comment(request_id=req.id, author_id=requester.id,
-                                       body=rng.choice(CUSTOMER_REPLIES), created_at=clock))
-        path = {"open": [], "in_progress": ["in_progress"],
-                "waiting_on_customer": ["in_progress", "waiting_on_customer"],
-                "resolved": ["in_progress", "resolved"], "closed": ["in_progress", "resolved", "closed"]}[status]
-        if status != "open" and assignee is None:
-            path = []
-        current = "open"
-        for target in path:
-            clock = min(now, clock + timedelta(minutes=rng.randint(5, 60 * 24 * 3)))
-            stamps = workflow.apply_transition(
-                current, target, workflow.Timestamps(req.first_response_at, req.resolved_at, req.closed_at), clock)
-            req.first_response_at, req.resolved_at, req.closed_at = (
-                stamps.first_response_at, stamps.resolved_at, stamps.closed_at)
-            db.session.add(AuditLog(actor_id=assignee.id, action="request.status_changed",
-                                    entity_type="service_request", entity_id=req.id,
-                                    before={"status": current}, after={"status": target}, at=clock))
-            current = target
-        req.status = current
-        req.updated_at = clock
+        _make_request(rng, now, start, category, priority, status, requester, assignee)
+        created += 1
+    for title, category, priority, minutes_ago in (
+            ("Email server unreachable for the sales team", "network", "critical", 25),
+            ("Payroll system login fails for everyone in finance", "access", "high", 300)):
+        _make_request(rng, now, now - timedelta(minutes=minutes_ago), category, priority, "open",
+                      requesters[0], None, title=title)
         created += 1
     db.session.commit()
+    _replay_checks(now - timedelta(days=61), now)
+    _demo_exemptions(people["manager"][0], now)
     return DemoResult(users=len(DEMO_USERS), requests=created)
+
+
+def _make_request(rng: random.Random, now: datetime, start: datetime, category: str, priority: str, status: str,
+                  requester: User, assignee: User | None, title: str | None = None) -> ServiceRequest:
+    req = ServiceRequest(
+        title=title or rng.choice(TITLES[category]), description=rng.choice(DESCRIPTIONS),
+        category=category, priority=priority, status="open", requester_id=requester.id,
+        assignee_id=assignee.id if assignee else None, created_at=start, updated_at=start,
+    )
+    db.session.add(req)
+    db.session.flush()
+    db.session.add(AuditLog(actor_id=requester.id, action="request.created", entity_type="service_request",
+                            entity_id=req.id, after={"status": "open", "priority": priority,
+                                                     "category": category}, at=start))
+    sla.start_clock(req, start, requester)
+    if status == "open" or assignee is None:
+        return req
+    reply_pace, step_pace = PACE[priority]
+    clock = min(now, start + timedelta(minutes=rng.randint(*reply_pace)))
+    db.session.add(Comment(request_id=req.id, author_id=assignee.id, body=rng.choice(REPLIES), created_at=clock))
+    _step(req, assignee, clock, first_response_at=clock)
+    if rng.random() < 0.3:
+        db.session.add(Comment(request_id=req.id, author_id=assignee.id, internal=True,
+                               body=rng.choice(INTERNAL_NOTES), created_at=clock + timedelta(minutes=2)))
+    path = {"in_progress": ["in_progress"], "waiting_on_customer": ["in_progress", "waiting_on_customer"],
+            "resolved": ["in_progress", "resolved"], "closed": ["in_progress", "resolved", "closed"]}[status]
+    if status in ("resolved", "closed") and rng.random() < 0.35:
+        path = ["in_progress", "waiting_on_customer", "in_progress", *path[1:]]
+    current = "open"
+    for target in path:
+        clock = min(now, clock + timedelta(minutes=rng.randint(*step_pace)))
+        if current == "waiting_on_customer":
+            db.session.add(Comment(request_id=req.id, author_id=requester.id,
+                                   body=rng.choice(CUSTOMER_REPLIES), created_at=clock))
+        stamps = workflow.apply_transition(
+            current, target, workflow.Timestamps(req.first_response_at, req.resolved_at, req.closed_at), clock)
+        db.session.add(AuditLog(actor_id=assignee.id, action="request.status_changed",
+                                entity_type="service_request", entity_id=req.id,
+                                before={"status": current}, after={"status": target}, at=clock))
+        _step(req, assignee, clock, status=target, first_response_at=stamps.first_response_at,
+              resolved_at=stamps.resolved_at, closed_at=stamps.closed_at)
+        current = target
+    return req
+
+
+def _replay_checks(since: datetime, now: datetime) -> None:
+    """Run the periodic checks as the scheduler would have, hourly, so breach times are true."""
+    at = since
+    while at < now:
+        sla.check_all_breaches(at)
+        sla.check_at_risk(at)
+        at += timedelta(hours=1)
+    sla.check_all_breaches(now)
+    sla.check_at_risk(now)
+
+
+def _demo_exemptions(manager: User, now: datetime) -> None:
+    """Two open requests with an exemption: one for a day, one until revoked."""
+    candidates = list(db.session.scalars(
+        select(ServiceRequest).join(SlaMetric, SlaMetric.request_id == ServiceRequest.id)
+        .where(ServiceRequest.status == "in_progress", SlaMetric.resolution_breached_at.is_(None),
+               SlaMetric.definition_id.is_not(None))
+        .order_by(ServiceRequest.created_at.desc()).limit(2)))
+    reasons = [("Waiting for the vendor's replacement part (RMA 55121)", 24),
+               ("Customer is travelling; agreed to pick this up on their return", None)]
+    for req, (reason, hours) in zip(candidates, reasons, strict=False):
+        sla.grant_exemption(req.id, reason, "resolution", hours, manager.id, now=now - timedelta(hours=1))

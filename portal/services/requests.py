@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from portal.domain import workflow
 from portal.domain.workflow import PRIORITIES, STATUSES, TransitionError
 from portal.extensions import db
-from portal.models import Attachment, AuditLog, Category, Comment, ServiceRequest, User
+from portal.models import Attachment, AuditLog, Category, Comment, ServiceRequest, SlaEvent, User
 from portal.models._time import utcnow
 from portal.models.service_request import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX
 from portal.services import attachments as files
@@ -458,13 +458,18 @@ def add_comment(
 class TimelineEntry:
     """One thing that happened on a request, for the detail page and the API."""
 
-    kind: str          # "comment" or "event"
+    kind: str          # "comment", "event" (audit) or "sla"
     at: datetime
     actor: User | None
     comment: Comment | None = None
     attachments: list[Attachment] = field(default_factory=list)
     event: AuditLog | None = None
     changes: list[tuple[str, Any, Any]] = field(default_factory=list)  # (field, before, after) for events
+    sla_event: SlaEvent | None = None
+
+
+# SLA history shown to staff in a request's timeline (start, response and resolution show already).
+TIMELINE_SLA_KINDS = ("paused", "resumed", "at_risk", "breached", "exempted", "exemption_revoked", "recalculated")
 
 
 def request_attachments(actor: User, req: ServiceRequest) -> list[Attachment]:
@@ -499,7 +504,12 @@ def timeline(actor: User, req: ServiceRequest) -> list[TimelineEntry]:
                                     "request.updated")))
     ))
     entries.extend(_event_entries(events))
-    entries.sort(key=lambda e: (e.at, 0 if e.kind == "event" else 1))
+    if actor.is_staff:
+        entries.extend(TimelineEntry("sla", e.at, e.actor, sla_event=e) for e in db.session.scalars(
+            select(SlaEvent).options(joinedload(SlaEvent.actor))
+            .where(SlaEvent.request_id == req.id, SlaEvent.kind.in_(TIMELINE_SLA_KINDS))))
+    order = {"event": 0, "sla": 1, "comment": 2}
+    entries.sort(key=lambda e: (e.at, order[e.kind]))
     return entries
 
 

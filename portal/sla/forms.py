@@ -14,4 +14,4 @@ class ExemptionForm(FlaskForm):
     duration_hours = DecimalField(
         "For how many hours", places=2, validators=[Optional(), NumberRange(min=0.01, max=8760)],
         description="Leave empty for an indefinite exemption (until revoked).")
-    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
+    reason = TextAreaField("Reason", validators=[DataRequired("Say why the exemption is needed."), Length(max=2000)])

@@ -16,6 +16,27 @@
     });
   }
 
+  function formatDuration(seconds) {
+    seconds = Math.abs(Math.floor(seconds));
+    var days = Math.floor(seconds / 86400), hours = Math.floor((seconds % 86400) / 3600),
+        minutes = Math.floor((seconds % 3600) / 60);
+    if (days) { return hours ? days + " d " + hours + " h" : days + " d"; }
+    if (hours) { return minutes ? hours + " h " + minutes + " min" : hours + " h"; }
+    return minutes + " min";
+  }
+
+  // SLA countdowns tick between the panel's 30-second refreshes.
+  function tickCountdowns() {
+    var now = Date.now();
+    document.querySelectorAll(".countdown[data-due]").forEach(function (el) {
+      var due = Date.parse(el.getAttribute("data-due"));
+      if (isNaN(due)) { return; }
+      var seconds = (due - now) / 1000;
+      el.textContent = seconds < 0 ? formatDuration(seconds) + " overdue" : "in " + formatDuration(seconds);
+      el.classList.toggle("overdue", seconds < 0);
+    });
+  }
+
   function showError(message) {
     var stack = document.getElementById("flash");
     if (!stack) { return; }
@@ -26,7 +47,11 @@
     stack.replaceChildren(div);
   }
 
-  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    localiseTimes(document);
+    tickCountdowns();
+    window.setInterval(tickCountdowns, 15000);
+  });
   document.addEventListener("htmx:afterSwap", function (evt) { localiseTimes(evt.detail.target.parentNode || document); });
   document.addEventListener("htmx:responseError", function (evt) {
     var status = evt.detail.xhr.status;
