@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from flask import Response, redirect, render_template, request
 
@@ -13,9 +14,14 @@ def is_htmx() -> bool:
 
 
 def render_page_or_partial(page_template: str, partial_template: str, target: str | None = None,
-                           **context) -> Response:
-    """Full page for a normal request; the partial when htmx asks (for `target` if given)."""
+                           page_only: Callable[[], dict] | None = None, **context) -> Response:
+    """Full page for a normal request; the partial when htmx asks (for `target` if given).
+
+    `page_only` supplies context that only the full page needs, so a partial refresh skips it.
+    """
     want_partial = is_htmx() and (target is None or request.headers.get("HX-Target") == target)
+    if not want_partial and page_only is not None:
+        context.update(page_only())
     body = render_template(partial_template if want_partial else page_template, **context)
     response = Response(body)
     response.headers["Vary"] = "HX-Request, HX-Target"

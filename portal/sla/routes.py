@@ -25,13 +25,21 @@ def breaches():
     page_no = request.args.get("page", "1")
     page_no = int(page_no) if page_no.isascii() and page_no.isdecimal() and 0 < int(page_no) < 100_000 else 1
     page = sla_reports.breach_list(filters, page_no, current_app.config["PER_PAGE"])
-    days = 30
-    context = {
-        "page": page, "filters": filters, "now": utcnow(),
-        "categories": svc.list_categories(include_inactive=True), "staff": users.list_staff(),
-        "compliance": sla_reports.compliance_report(days), "stats": sla_reports.statistics(days),
-    }
-    return render_page_or_partial("sla/breaches.html", "sla/_breach_table.html", target="breach-table", **context)
+    try:
+        days = sla_reports.parse_days(request.args.get("days"))
+    except ValidationFailed as exc:
+        days = 30
+        filters.errors.update(exc.fields)
+    return render_page_or_partial(
+        "sla/breaches.html", "sla/_breach_table.html", target="breach-table",
+        page=page, filters=filters, now=utcnow(),
+        # The 30-second poll refreshes only the table; the report is for the full page.
+        page_only=lambda: {
+            "days": days, "period_choices": (7, 30, 90, 365),
+            "categories": svc.list_categories(include_inactive=True), "staff": users.list_staff(),
+            "compliance": sla_reports.compliance_report(days), "stats": sla_reports.statistics(days),
+        },
+    )
 
 
 @bp.get("/requests/<int:request_id>/sla")

@@ -76,6 +76,11 @@ def test_manager_watches_breaches_and_filters(page, sla_desk, shoot):
     # The 30-second poll keeps the filters.
     expect(page.locator("#breach-table")).to_have_attribute("hx-get", re.compile(r"state=at_risk"))
 
+    page.select_option("#days", "90")
+    expect(page.locator("#compliance h2")).to_have_text("Compliance, last 90 days")
+    assert "days=90" in page.url and "state=at_risk" in page.url
+    assert page.evaluate("window.__noReload") is True
+
 
 def test_manager_grants_and_revokes_an_exemption(page, sla_desk, shoot):
     sign_in(page, "morgan@example.com", TEST_PASSWORD)
