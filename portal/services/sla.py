@@ -150,7 +150,7 @@ def recompute(metric: SlaMetric, now: datetime) -> None:
         timedelta(0)).total_seconds())
     for target, hours in (("response", metric.response_target_hours), ("resolution", metric.resolution_target_hours)):
         if hours is None:
-            _set(metric, target, due=None, warn=None)
+            _set(metric, target, due=None, warn=None, now=now)
             continue
         pauses = list(intervals.status_pauses) + _exemption_intervals(metric.request_id, target)
         if target == "resolution":
@@ -158,14 +158,22 @@ def recompute(metric: SlaMetric, now: datetime) -> None:
         window = sla_clock.hours(hours)
         due = sla_clock.due_time(metric.started_at, window, calendar, pauses).at
         warn = sla_clock.due_time(metric.started_at, window * metric.at_risk_percent / 100, calendar, pauses).at
-        _set(metric, target, due=due, warn=warn)
+        _set(metric, target, due=due, warn=warn, now=now)
     _settle_met(metric, now)
     metric.updated_at = now
 
 
-def _set(metric: SlaMetric, target: str, due: datetime | None, warn: datetime | None) -> None:
+def _set(metric: SlaMetric, target: str, due: datetime | None, warn: datetime | None, now: datetime) -> None:
+    if due is None:
+        warn = None  # a stopped clock (paused, exempt) is not at risk either
     setattr(metric, f"{target}_due_at", due)
     setattr(metric, f"{target}_warn_at", warn)
+    # "At risk" describes the clock as it is now: a pause, an exemption or a new target that moves the
+    # warning point into the future (or stops the clock) clears it. The at_risk event stays in the
+    # history, and its unique index keeps a later re-flag from notifying twice.
+    at_risk_at = getattr(metric, f"{target}_at_risk_at")
+    if at_risk_at is not None and getattr(metric, f"{target}_breached_at") is None and (warn is None or warn > now):
+        setattr(metric, f"{target}_at_risk_at", None)
 
 
 def _settle_met(metric: SlaMetric, now: datetime) -> None:

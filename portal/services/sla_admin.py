@@ -109,7 +109,8 @@ def _validate_definition(values: dict[str, Any], current: SlaDefinition | None) 
             clean["calendar_id"] = int(cal)
     if "pause_statuses" in values:
         statuses = values["pause_statuses"]
-        if not isinstance(statuses, list | tuple) or any(s not in OPEN_STATUSES for s in statuses):
+        if not isinstance(statuses, list | tuple) or any(
+                not isinstance(s, str) or s not in OPEN_STATUSES for s in statuses):
             errors["pause_statuses"] = "Choose among: " + ", ".join(s for s in STATUSES if s in OPEN_STATUSES) + "."
         else:
             clean["pause_statuses"] = [s for s in STATUSES if s in statuses]

@@ -63,7 +63,7 @@ def parse_breach_filters(args: Any, strict: bool = False) -> BreachFilters:
     else:
         f.priority = priority
     category = (args.get("category") or "").strip()
-    if category and db.session.get(Category, category) is None:
+    if category and category not in set(db.session.scalars(select(Category.code))):
         errors["category"] = f"Unknown category '{category[:40]}'."
     else:
         f.category = category
@@ -141,7 +141,7 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
         stmt = stmt.where(ServiceRequest.assignee_id == int(f.assignee))
     if f.date_from:
         stmt = stmt.where(ServiceRequest.created_at >= datetime.combine(f.date_from, datetime.min.time(), now.tzinfo))
-    if f.date_to:
+    if f.date_to and f.date_to < date.max:
         stmt = stmt.where(ServiceRequest.created_at < datetime.combine(f.date_to + timedelta(days=1),
                                                                        datetime.min.time(), now.tzinfo))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
