@@ -15,12 +15,14 @@ from portal.services import sla_admin
 from portal.services.errors import Conflict, ServiceError, ValidationFailed
 from portal.web import format_hours
 
+EDIT_PREFIX = "edit"  # the inline edit row sits beside the add form: its fields need their own ids
 
-def _definition_form(definition=None, formdata=True) -> DefinitionForm:
-    kwargs = {}
+
+def _definition_form(definition=None, formdata=True, prefix: str = "") -> DefinitionForm:
+    kwargs = {"prefix": prefix}
     if definition is not None and formdata is None:
-        kwargs = {"obj": definition, "calendar_id": str(definition.calendar_id or "")}
-    form = DefinitionForm(formdata=None, **kwargs) if formdata is None else DefinitionForm()
+        kwargs.update(obj=definition, calendar_id=str(definition.calendar_id or ""))
+    form = DefinitionForm(formdata=None, **kwargs) if formdata is None else DefinitionForm(**kwargs)
     form.category.choices = [(c.code, c.name) for c in svc.list_categories(include_inactive=True)]
     form.calendar_id.choices = [("", "24x7 (every hour counts)")] + [
         (str(c.id), f"Business hours: {c.name}") for c in sla_admin.list_calendars()]
@@ -34,7 +36,8 @@ def _place_errors(form, exc: ServiceError) -> None:
             field.errors = [*field.errors, message]
         else:
             form.form_errors.append(message)
-    if not exc.fields:
+    if not exc.fields or isinstance(exc, Conflict):
+        # A conflict may name a field the form does not show (the edit row has no category/priority).
         form.form_errors.append(exc.message)
 
 
@@ -94,8 +97,9 @@ def edit_sla_definition(definition_id: int):
     """Edit one definition inline (category and priority stay)."""
     definition = sla_admin.get_definition(definition_id)
     if request.method == "GET":
-        return _definitions_page(edit_id=definition.id, edit_form=_definition_form(definition, formdata=None))
-    form = _definition_form()
+        return _definitions_page(edit_id=definition.id,
+                                 edit_form=_definition_form(definition, formdata=None, prefix=EDIT_PREFIX))
+    form = _definition_form(prefix=EDIT_PREFIX)
     form.category.data, form.priority.data = definition.category, definition.priority
     if not form.validate_on_submit():
         return _definitions_page(edit_id=definition.id, edit_form=form, status=422)
@@ -135,6 +139,9 @@ def toggle_sla_definition(definition_id: int):
 
 # ---------------------------------------------------------------- calendars
 
+HOLIDAY_PREFIX = "holiday"  # beside the calendar form, which has its own name and apply_to_open
+
+
 def _calendar_values(form: CalendarForm) -> dict:
     return {"name": form.name.data, "timezone": (form.timezone.data or "").strip(),
             "working_days": [int(d) for d in form.working_days.data or []],
@@ -171,7 +178,7 @@ def calendars():
 def _calendar_page(cal, form=None, holiday_form=None, message=None, status=200):
     context = {"cal": cal, "form": form or CalendarForm(formdata=None, obj=cal,
                                                           working_days=[str(d) for d in cal.working_days]),
-               "holiday_form": holiday_form or HolidayForm(formdata=None), "message": message,
+               "holiday_form": holiday_form or HolidayForm(formdata=None, prefix=HOLIDAY_PREFIX), "message": message,
                "weekdays": WEEKDAY_NAMES, "action_form": EmptyForm(formdata=None)}
     template = "admin/_calendar.html" if is_htmx() else "admin/calendar.html"
     return current_app.make_response((render_template(template, **context), status))
@@ -201,7 +208,7 @@ def edit_calendar(calendar_id: int):
 def add_holiday(calendar_id: int):
     """Add a holiday."""
     cal = sla_admin.get_calendar(calendar_id)
-    form = HolidayForm()
+    form = HolidayForm(prefix=HOLIDAY_PREFIX)
     if not form.validate_on_submit():
         return _calendar_page(cal, holiday_form=form, status=422)
     try:

@@ -46,10 +46,10 @@ class BreachFilters:
     state: str = ""             # "", "breached" or "at_risk"
     errors: dict[str, str] = field(default_factory=dict)
 
-    def as_query(self) -> dict[str, Any]:
+    def as_query(self, **extra: Any) -> dict[str, Any]:
         values = {"priority": self.priority, "category": self.category, "assignee": self.assignee,
                   "state": self.state, "from": self.date_from.isoformat() if self.date_from else "",
-                  "to": self.date_to.isoformat() if self.date_to else ""}
+                  "to": self.date_to.isoformat() if self.date_to else "", **extra}
         return {k: v for k, v in values.items() if v}
 
 
@@ -86,6 +86,7 @@ def parse_breach_filters(args: Any, strict: bool = False) -> BreachFilters:
                 errors[key] = "Use a date like 2026-11-01."
     if f.date_from and f.date_to and f.date_to < f.date_from:
         errors["to"] = "The end date is before the start date."
+        f.date_to = None
     if strict and errors:
         raise ValidationFailed(errors, "Some filters are not valid.")
     f.errors = errors

@@ -98,7 +98,7 @@ def admin(login_client, setup):
     ("POST", "/admin/calendars", {"name": "X", "timezone": "UTC", "working_days": "0", "opens": "09:00",
                                   "closes": "17:00"}),
     ("GET", "/admin/calendars/{calendar}", None),
-    ("POST", "/admin/calendars/{calendar}/holidays", {"day": "2026-12-26", "name": "Boxing Day"}),
+    ("POST", "/admin/calendars/{calendar}/holidays", {"holiday-day": "2026-12-26", "holiday-name": "Boxing Day"}),
     ("POST", "/admin/holidays/{holiday}/delete", {}),
 ])
 @pytest.mark.parametrize("role", ["manager", "agent"])
@@ -223,10 +223,10 @@ def test_edit_get_htmx_returns_table_with_edit_row(admin, setup):
     row = re.search(r'<tr class="editing">(.*?)</tr>', html, re.S).group(1)
     assert f'hx-post="/admin/sla/{setup["definition_id"]}"' in row
     assert "<h3>Hardware / Medium</h3>" in row
-    assert re.search(r'name="response_time_hours"[^>]*value="4(\.00)?"', row)
-    assert re.search(r'name="resolution_time_hours"[^>]*value="24(\.00)?"', row)
-    assert re.search(r'name="at_risk_percent"[^>]*value="75"', row)
-    assert 'name="apply_to_open"' in row
+    assert re.search(r'name="edit-response_time_hours"[^>]*value="4(\.00)?"', row)
+    assert re.search(r'name="edit-resolution_time_hours"[^>]*value="24(\.00)?"', row)
+    assert re.search(r'name="edit-at_risk_percent"[^>]*value="75"', row)
+    assert 'name="edit-apply_to_open"' in row
     assert re.search(r'<input checked[^>]*value="waiting_on_customer"|value="waiting_on_customer"[^>]*checked', row)
     # The add form is still there, below.
     assert "Add a definition" in html
@@ -244,10 +244,11 @@ def test_edit_unknown_definition_404(admin):
 
 
 def _edit_data(**changes):
+    """The inline edit row's fields, which carry the "edit-" prefix (ids distinct from the add form)."""
     data = {"response_time_hours": "2", "resolution_time_hours": "12", "calendar_id": "",
             "pause_statuses": "waiting_on_customer", "at_risk_percent": "75", "is_active": "y"}
     data.update(changes)
-    return {k: v for k, v in data.items() if v is not None}
+    return {f"edit-{k}": v for k, v in data.items() if v is not None}
 
 
 def test_edit_save_without_apply_keeps_open_clocks(admin, app, make, setup):
@@ -300,7 +301,7 @@ def test_edit_invalid_422_keeps_the_edit_row(admin, app, setup):
     html = text_of(response)
     row = re.search(r'<tr class="editing">(.*?)</tr>', html, re.S).group(1)
     assert "The resolution time cannot be shorter than the response time." in row
-    assert re.search(r'name="response_time_hours"[^>]*value="10', row)
+    assert re.search(r'name="edit-response_time_hours"[^>]*value="10', row)
     assert _definitions(app)[0][2:4] == (4.0, 24.0)
 
     negative = admin.post(f"/admin/sla/{setup['definition_id']}", data=_edit_data(response_time_hours="-2"),
@@ -496,9 +497,14 @@ def test_calendar_edit_invalid_zone_422(admin, app, setup):
     assert _calendars(app) == before
 
 
+def _holiday(**values):
+    """The holiday form's fields, which carry the "holiday-" prefix (the hours form has a name too)."""
+    return {f"holiday-{k}": v for k, v in values.items()}
+
+
 def test_add_holiday(admin, app, setup):
     url = f"/admin/calendars/{setup['calendar_id']}/holidays"
-    response = admin.post(url, data={"day": "2026-12-26", "name": "Boxing Day"}, headers=HX)
+    response = admin.post(url, data=_holiday(day="2026-12-26", name="Boxing Day"), headers=HX)
     assert response.status_code == 200
     html = text_of(response)
     assert html.lstrip().startswith('<div id="calendar-admin"')
@@ -506,7 +512,7 @@ def test_add_holiday(admin, app, setup):
     assert "Sat 26 Dec 2026</strong> Boxing Day" in html
     holidays = next(iter(_calendars(app).values()))[4]
     assert holidays == [("2026-12-25", "Christmas Day"), ("2026-12-26", "Boxing Day")]
-    plain = admin.post(url, data={"day": "2027-01-01", "name": "New Year's Day"})
+    plain = admin.post(url, data=_holiday(day="2027-01-01", name="New Year's Day"))
     assert plain.status_code == 200
     assert "<html" in text_of(plain)
     assert len(next(iter(_calendars(app).values()))[4]) == 3
@@ -514,7 +520,7 @@ def test_add_holiday(admin, app, setup):
 
 def test_add_holiday_with_apply_queues_a_rebuild(admin, app, setup):
     response = admin.post(f"/admin/calendars/{setup['calendar_id']}/holidays", headers=HX,
-                          data={"day": "2026-12-31", "name": "Hogmanay", "apply_to_open": "y"})
+                          data=_holiday(day="2026-12-31", name="Hogmanay", apply_to_open="y"))
     assert response.status_code == 200
     assert "Hogmanay (2026-12-31) added. Open requests are being recalculated in the background." in text_of(response)
     assert _analytics_jobs(app) == [("jobs.analytics.rebuild_sla_clocks", (None, setup["calendar_id"]))]
@@ -528,12 +534,12 @@ def test_add_holiday_with_apply_queues_a_rebuild(admin, app, setup):
 ])
 def test_add_holiday_invalid_422(admin, app, setup, data, field, message):
     before = _calendars(app)
-    response = admin.post(f"/admin/calendars/{setup['calendar_id']}/holidays", data=data, headers=HX)
+    response = admin.post(f"/admin/calendars/{setup['calendar_id']}/holidays", data=_holiday(**data), headers=HX)
     assert response.status_code == 422
     html = text_of(response)
     # The holiday form's own fields (the hours form also has a "name").
     holiday_form = html[html.index("/holidays\" novalidate"):]
-    assert message in _field_errors(holiday_form, field)
+    assert message in _field_errors(holiday_form, f"holiday-{field}")
     assert _calendars(app) == before
 
 
@@ -547,3 +553,35 @@ def test_remove_holiday(admin, app, setup):
     assert "No holidays: every working day counts." in html
     assert next(iter(_calendars(app).values()))[4] == []
     assert admin.post(url, headers=HX).status_code == 404
+
+
+# ---------------------------------------------------------------- one id per element (labels point at their own field)
+
+
+def _duplicate_ids(html: str) -> set[str]:
+    seen, dups = set(), set()
+    for element_id in re.findall(r'\sid="([^"]+)"', html):
+        (dups if element_id in seen else seen).add(element_id)
+    return dups
+
+
+def test_definitions_page_ids_are_unique(admin):
+    assert _duplicate_ids(text_of(admin.get("/admin/sla"))) == set()
+
+
+def test_definition_edit_row_ids_do_not_clash_with_the_add_form(admin, setup):
+    """The edit row and the add form are on one page; each <label for=...> must reach its own input."""
+    for headers in ({}, HX):
+        html = text_of(admin.get(f"/admin/sla/{setup['definition_id']}", headers=headers))
+        assert _duplicate_ids(html) == set()
+
+
+def test_calendars_page_ids_are_unique(admin):
+    assert _duplicate_ids(text_of(admin.get("/admin/calendars"))) == set()
+
+
+def test_calendar_page_ids_do_not_clash_between_hours_and_holiday_forms(admin, setup):
+    """The hours form and the holiday form both have a name and an apply_to_open field."""
+    for headers in ({}, HX):
+        html = text_of(admin.get(f"/admin/calendars/{setup['calendar_id']}", headers=headers))
+        assert _duplicate_ids(html) == set()

@@ -376,9 +376,37 @@ def test_breach_resolved_and_closed_never_listed(login_client, desk, app):
     assert _keys(desk, text_of(client.get("/sla/breaches"))) == ["old", "late", "recent", "risky"]
 
 
-def test_breach_paused_request_not_at_risk_until_it_is(login_client, desk):
-    html = text_of(login_client(desk["manager"]).get("/sla/breaches"))
-    assert "PDF reader Delta" not in html
+def test_breach_paused_request_is_not_at_risk(login_client, app, desk):
+    client = login_client(desk["manager"])
+    assert "PDF reader Delta" not in text_of(client.get("/sla/breaches"))
+    # The at-risk request waits on the customer: its clock stops, so it is no longer at risk.
+    _move(app, desk["agent"], desk["ids"]["risky"], "waiting_on_customer")
+    assert _keys(desk, text_of(client.get("/sla/breaches"))) == ["old", "late", "recent"]
+    panel = text_of(client.get(f"/requests/{desk['ids']['risky']}/sla"))
+    assert _states(panel) == {"response": "Paused", "resolution": "Paused"}
+
+
+def test_breach_exempted_request_is_not_at_risk(login_client, make, desk):
+    client = login_client(desk["manager"])
+    make.exemption(desk["manager"], desk["ids"]["risky"], "both")
+    assert _keys(desk, text_of(client.get("/sla/breaches"))) == ["old", "late", "recent"]
+    # A breach stays a breach, exemption or not.
+    make.exemption(desk["manager"], desk["ids"]["recent"], "both")
+    assert _keys(desk, text_of(client.get("/sla/breaches?state=breached"))) == ["old", "late", "recent"]
+
+
+def _duplicate_ids(html: str) -> set[str]:
+    seen, dups = set(), set()
+    for element_id in re.findall(r'\sid="([^"]+)"', html):
+        (dups if element_id in seen else seen).add(element_id)
+    return dups
+
+
+def test_breach_page_and_request_page_ids_are_unique(login_client, make, desk):
+    client = login_client(desk["admin"])
+    make.exemption(desk["manager"], desk["ids"]["recent"], "resolution")
+    for url in ("/sla/breaches", f"/requests/{desk['ids']['recent']}", "/dashboard"):
+        assert _duplicate_ids(text_of(client.get(url))) == set(), url
 
 
 def test_breach_page_compliance_section(login_client, desk):
