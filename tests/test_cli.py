@@ -3,8 +3,8 @@
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditLog, ServiceRequest, User
-from portal.services import users
+from portal.models import AuditLog, ServiceRequest, SlaDefinition, SlaExemption, SlaMetric, User
+from portal.services import sla_reports, users
 
 
 def test_users_create_list_and_deactivate(runner, ctx):
@@ -44,16 +44,27 @@ def test_users_deactivate_unknown_email(runner, ctx):
 def test_demo_data_creates_people_and_requests_once(runner, ctx):
     result = runner.invoke(args=["demo-data", "--if-empty"])
     assert result.exit_code == 0, result.output
-    assert "Created 10 users and 300 requests" in result.output
+    assert "Created 10 users and 302 requests" in result.output
     statuses = set(db.session.scalars(select(ServiceRequest.status)))
     assert statuses == {"open", "in_progress", "waiting_on_customer", "resolved", "closed"}
     roles = set(db.session.scalars(select(User.role)))
     assert roles == {"admin", "manager", "agent", "requester"}
     assert users.authenticate("agent@example.com", "demo-password") is not None
 
+    # Every page has something true to show: a definition for every pair, and clocks in every state.
+    assert db.session.scalar(select(func.count()).select_from(SlaDefinition)) == 5 * 4
+    assert db.session.scalar(select(func.count()).select_from(SlaMetric)) == 302
+    summary = sla_reports.dashboard_summary()
+    assert summary["breached_now"] > 0 and summary["at_risk_now"] > 0
+    assert 0 < summary["met_rate_30d"] < 1
+    open_metrics = select(SlaMetric).join(ServiceRequest, ServiceRequest.id == SlaMetric.request_id).where(
+        ServiceRequest.status.in_(("open", "in_progress", "waiting_on_customer")))
+    assert any(m.paused_since for m in db.session.scalars(open_metrics))
+    assert db.session.scalar(select(func.count()).select_from(SlaExemption)) == 2
+
     again = runner.invoke(args=["demo-data", "--if-empty"])
     assert "nothing created" in again.output
-    assert db.session.scalar(select(func.count()).select_from(ServiceRequest)) == 300
+    assert db.session.scalar(select(func.count()).select_from(ServiceRequest)) == 302
 
     welcome = runner.invoke(args=["welcome"])
     assert "http://127.0.0.1:5000" in welcome.output and "admin@example.com" in welcome.output
