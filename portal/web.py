@@ -158,6 +158,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["remaining"] = format_remaining
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.filters["hours"] = format_hours
+    app.jinja_env.filters["day_month"] = format_day_month
 
 
 def format_datetime(value: datetime | None) -> str:
@@ -218,3 +219,11 @@ def format_hours(value: float) -> str:
     if value < 1:
         return f"{round(value * 60)} min"
     return f"{value:g} h"
+
+
+def format_day_month(iso_date: str) -> str:
+    """'2026-10-26' as '26 Oct'."""
+    from datetime import date
+
+    day = date.fromisoformat(iso_date)
+    return f"{day.day} {day.strftime('%b')}"

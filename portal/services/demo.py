@@ -197,7 +197,7 @@ def _make_request(rng: random.Random, now: datetime, start: datetime, category: 
     if status == "open" or assignee is None:
         return req
     reply_pace, step_pace = PACE[priority]
-    clock = min(now, start + timedelta(minutes=rng.randint(*reply_pace)))
+    clock = _advance(rng, start, reply_pace, now)
     db.session.add(Comment(request_id=req.id, author_id=assignee.id, body=rng.choice(REPLIES), created_at=clock))
     _step(req, assignee, clock, first_response_at=clock)
     if rng.random() < 0.3:
@@ -209,7 +209,7 @@ def _make_request(rng: random.Random, now: datetime, start: datetime, category: 
         path = ["in_progress", "waiting_on_customer", "in_progress", *path[1:]]
     current = "open"
     for target in path:
-        clock = min(now, clock + timedelta(minutes=rng.randint(*step_pace)))
+        clock = _advance(rng, clock, step_pace, now)
         if current == "waiting_on_customer":
             db.session.add(Comment(request_id=req.id, author_id=requester.id,
                                    body=rng.choice(CUSTOMER_REPLIES), created_at=clock))
@@ -222,6 +222,13 @@ def _make_request(rng: random.Random, now: datetime, start: datetime, category: 
               resolved_at=stamps.resolved_at, closed_at=stamps.closed_at)
         current = target
     return req
+
+
+def _advance(rng: random.Random, clock: datetime, pace: tuple[int, int], now: datetime) -> datetime:
+    """The next step's time: the usual pace, but always some way short of now (history, not the future)."""
+    step = timedelta(minutes=rng.randint(*pace))
+    room = (now - clock) * rng.uniform(0.2, 0.6)
+    return clock + min(step, room)
 
 
 def _replay_checks(since: datetime, now: datetime) -> None:

@@ -509,7 +509,7 @@ def timeline(actor: User, req: ServiceRequest) -> list[TimelineEntry]:
             select(SlaEvent).options(joinedload(SlaEvent.actor))
             .where(SlaEvent.request_id == req.id, SlaEvent.kind.in_(TIMELINE_SLA_KINDS))))
     order = {"event": 0, "sla": 1, "comment": 2}
-    entries.sort(key=lambda e: (e.at, order[e.kind]))
+    entries.sort(key=lambda e: (e.at, order[e.kind], (e.event or e.sla_event or e.comment).id))
     return entries
 
 
