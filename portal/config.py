@@ -67,6 +67,7 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "SESSION_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_SECURE": production,
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
         "PER_PAGE": _int(env, "PER_PAGE", 25),
     }

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from portal.domain import workflow
@@ -82,6 +83,13 @@ def init_web(app: Flask) -> None:
             return json_error(401, "unauthorized", "Sign in or send a bearer token.")
         target = url_for("auth.login", next=request.full_path.rstrip("?"))
         if is_htmx():
+            # Come back to the page the fragment belongs to, not to the fragment.
+            from urllib.parse import urlsplit
+
+            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+            if current.path.startswith("/"):
+                page = current.path + (f"?{current.query}" if current.query else "")
+                target = url_for("auth.login", next=page)
             response = app.response_class(status=401)
             response.headers["HX-Redirect"] = target
             return response
@@ -122,6 +130,18 @@ def init_web(app: Flask) -> None:
             return _error_page(429, "Too many attempts in a short time. Wait a few minutes and try again.")
         return _error_page(status, None)
 
+    @app.errorhandler(IntegrityError)
+    def _integrity_error(exc: IntegrityError):
+        # Two people saving the same unique thing at the same moment: the checks passed for both,
+        # the database let one through. Nothing of the second change was written.
+        from portal.extensions import db
+
+        db.session.rollback()
+        message = "Someone else saved a conflicting change at the same moment. Reload and try again."
+        if wants_json():
+            return json_error(409, "conflict", message)
+        return _error_page(409, message)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         app.logger.exception("unhandled error", exc_info=exc)
@@ -138,8 +158,9 @@ def init_web(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if current_user.is_authenticated and not request.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
+        if request.path.startswith("/api/") or (
+                current_user.is_authenticated and not request.path.startswith("/static/")):
+            response.headers.setdefault("Cache-Control", "no-store")  # private data, tokens
         return response
 
     app.jinja_env.globals.update(

@@ -140,7 +140,12 @@ def auth(client):
 
 @pytest.fixture()
 def factories(ctx):
-    """The factory functions of tests/factories.py, bound to an app context."""
+    """The factory functions of tests/factories.py, bound to an app context.
+
+    The context stays pushed for the whole test, so test-client requests made meanwhile share its
+    `g` (Flask-Login's cached user) and session. Web tests that sign in several clients use the
+    `make` fixture of tests/web/conftest.py instead, which opens a short context per call.
+    """
     from tests import factories
 
     return factories

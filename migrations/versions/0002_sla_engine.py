@@ -105,6 +105,7 @@ def upgrade():
     sa.Column('request_id', sa.Integer(), nullable=False),
     sa.Column('definition_id', sa.Integer(), nullable=True),
     sa.Column('calendar_id', sa.Integer(), nullable=True),
+    sa.Column('calendar', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('response_target_hours', sa.Numeric(precision=8, scale=2), nullable=True),
     sa.Column('resolution_target_hours', sa.Numeric(precision=8, scale=2), nullable=True),
     sa.Column('at_risk_percent', sa.SmallInteger(), nullable=False),

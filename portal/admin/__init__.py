@@ -1,4 +1,4 @@
-"""Admin pages: user management (later issues add SLA, calendars and operations here)."""
+"""Admin pages: users, SLA definitions and business calendars."""
 
 from flask import Blueprint
 

@@ -31,16 +31,16 @@ def _page_args() -> tuple[int, int]:
     return values["page"], values["per_page"]
 
 
-def _require_manager() -> None:
-    if not has_role(g.api_user, "manager"):
-        raise Forbidden("Only managers and admins can read the dashboard.")
+def _require_admin() -> None:
+    if not has_role(g.api_user, "admin"):
+        raise Forbidden("Only admins can read the admin dashboard (managers: /sla/breaches).")
 
 
 @bp.get("/admin/sla-breaches")
 @token_required
 def sla_breaches():
     """Open requests that breached or are at risk, most overdue first."""
-    _require_manager()
+    _require_admin()
     page_no, per_page = _page_args()
     filters = sla_reports.parse_breach_filters(request.args, strict=True)
     page = sla_reports.breach_list(filters, page_no, per_page)
@@ -61,5 +61,5 @@ def sla_breaches():
 @token_required
 def summary():
     """The dashboard's summary cards."""
-    _require_manager()
+    _require_admin()
     return jsonify(sla_reports.dashboard_summary())

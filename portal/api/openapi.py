@@ -272,7 +272,7 @@ PATHS = {
                 "responses": {"200": {"description": "Compliance report"}, **_errors(401, 403, 422)}},
     },
     "/api/dashboard/admin/sla-breaches": {
-        "get": {"summary": "Open requests breached or at risk, most overdue first (managers, admins)",
+        "get": {"summary": "Open requests breached or at risk, most overdue first (admins)",
                 "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                                {"name": "per_page", "in": "query",
                                 "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
@@ -286,7 +286,7 @@ PATHS = {
                 "responses": {"200": {"description": "One page of rows"}, **_errors(401, 403, 422)}},
     },
     "/api/dashboard/admin/summary": {
-        "get": {"summary": "Dashboard summary cards (managers, admins)",
+        "get": {"summary": "Dashboard summary cards (admins)",
                 "responses": {"200": {"description": "Open by status and priority, breached now, at risk, "
                                                      "30-day met rate"}, **_errors(401, 403)}},
     },

@@ -105,11 +105,7 @@ def revoke_sla_exemption(request_id: int, exemption_id: int):
     """End an exemption now (managers and admins)."""
     _require("manager", "managers and admins")
     svc.get_request(g.api_user, request_id)
-    if exemption_id not in {x.id for x in sla.list_exemptions(request_id)}:
-        from portal.services.errors import NotFound
-
-        raise NotFound("No such exemption on this request.")
-    exemption = sla.revoke_exemption(exemption_id, g.api_user.id)
+    exemption = sla.revoke_exemption(request_id, exemption_id, g.api_user.id)
     return jsonify(exemption_json(exemption, utcnow()))
 
 

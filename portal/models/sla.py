@@ -132,6 +132,9 @@ class SlaMetric(db.Model):
     )
     definition_id: Mapped[int | None] = mapped_column(ForeignKey("sla_definition.id"))
     calendar_id: Mapped[int | None] = mapped_column(ForeignKey("business_calendar.id"))
+    # The calendar as it was when copied (zone, days, hours, holidays): later edits to the calendar
+    # reach this clock only through "apply to open requests" (a rebuild).
+    calendar: Mapped[dict | None] = mapped_column(JSONB)
     response_target_hours: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     resolution_target_hours: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     at_risk_percent: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=75)

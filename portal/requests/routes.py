@@ -178,9 +178,12 @@ def change_properties(request_id: int):
     form.category.choices = [(c.code, c.name) for c in svc.list_categories(include_inactive=True)]
     if not form.validate_on_submit():
         return _change_failed(request_id, ValidationFailed({"priority": "Choose a priority."}))
+    current = svc.get_request(current_user, request_id)
+    # Only what changed: an unchanged category may be one that has since been retired.
+    changes = {name: value for name, value in (("priority", form.priority.data), ("category", form.category.data))
+               if value != getattr(current, name)}
     try:
-        req = svc.update_request(current_user, request_id,
-                                 {"priority": form.priority.data, "category": form.category.data})
+        req = svc.update_request(current_user, request_id, changes)
     except (ValidationFailed, Conflict, Forbidden) as exc:
         return _change_failed(request_id, exc)
     return _after_change(req, "Details saved.")

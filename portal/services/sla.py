@@ -9,11 +9,13 @@ portal.domain.sla_clock. The periodic checks are set-based SQL over indexed due 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import joinedload
 
 from portal.domain import sla_clock
 from portal.domain.workflow import OPEN_STATUSES
@@ -39,16 +41,25 @@ DURATION_MAX_HOURS = 24 * 365
 
 # ---------------------------------------------------------------- calendars and definitions
 
-def to_calendar(record: BusinessCalendarRecord | None) -> sla_clock.BusinessCalendar | None:
-    """The pure calendar for a stored one; None (24x7) when there is none."""
+def calendar_snapshot(record: BusinessCalendarRecord | None) -> dict | None:
+    """A calendar's rules as plain JSON, copied onto each clock that uses it."""
     if record is None:
         return None
+    return {"id": record.id, "timezone": record.timezone, "working_days": sorted(record.working_days),
+            "opens": record.opens.isoformat(timespec="minutes"), "closes": record.closes.isoformat(timespec="minutes"),
+            "holidays": sorted(h.day.isoformat() for h in record.holidays)}
+
+
+def to_calendar(snapshot: dict | None) -> sla_clock.BusinessCalendar | None:
+    """The pure calendar for a snapshot; None (24x7) when there is none."""
+    if snapshot is None:
+        return None
     return sla_clock.BusinessCalendar(
-        timezone=record.timezone,
-        working_days=frozenset(record.working_days),
-        opens=record.opens,
-        closes=record.closes,
-        holidays=frozenset(h.day for h in record.holidays),
+        timezone=snapshot["timezone"],
+        working_days=frozenset(snapshot["working_days"]),
+        opens=time.fromisoformat(snapshot["opens"]),
+        closes=time.fromisoformat(snapshot["closes"]),
+        holidays=frozenset(date.fromisoformat(d) for d in snapshot["holidays"]),
     )
 
 
@@ -61,6 +72,7 @@ def find_definition(category: str, priority: str) -> SlaDefinition | None:
 def copy_targets(metric: SlaMetric, definition: SlaDefinition | None) -> None:
     metric.definition_id = definition.id if definition else None
     metric.calendar_id = definition.calendar_id if definition else None
+    metric.calendar = calendar_snapshot(definition.calendar) if definition else None
     metric.response_target_hours = definition.response_time_hours if definition else None
     metric.resolution_target_hours = definition.resolution_time_hours if definition else None
     metric.at_risk_percent = definition.at_risk_percent if definition else 75
@@ -95,13 +107,24 @@ def start_clock(req: ServiceRequest, now: datetime, actor: User | None = None) -
     db.session.add(metric)
     record_event(req.id, "started", req.created_at, actor=actor,
                  detail={"definition_id": metric.definition_id,
-                         "response_hours": _num(metric.response_target_hours),
-                         "resolution_hours": _num(metric.resolution_target_hours)})
+                         "response_hours": as_float(metric.response_target_hours),
+                         "resolution_hours": as_float(metric.resolution_target_hours)})
+    align_pause(metric, [], req.created_at)  # a definition may pause in the status a request starts in
     recompute(metric, now)
     return metric
 
 
-def _num(value: Decimal | None) -> float | None:
+def align_pause(metric: SlaMetric, old_pause_statuses: list[str], at: datetime) -> None:
+    """Record a pause or resume when the set of pause statuses changed under the current status."""
+    was, now_paused = metric.status in old_pause_statuses, metric.status in metric.pause_statuses
+    if now_paused and not was:
+        record_event(metric.request_id, "paused", at, detail={"status": metric.status, "reason": "rules"})
+    elif was and not now_paused:
+        record_event(metric.request_id, "resumed", at, detail={"status": metric.status, "reason": "rules"})
+
+
+def as_float(value: Decimal | None) -> float | None:
+    """A stored number of hours as a float (None stays None)."""
     return float(value) if value is not None else None
 
 
@@ -142,7 +165,7 @@ def _exemption_intervals(request_id: int, target: str) -> list[sla_clock.Interva
 
 def recompute(metric: SlaMetric, now: datetime) -> None:
     """Derive due, warn, paused and met values from targets, calendar, events and exemptions."""
-    calendar = to_calendar(db.session.get(BusinessCalendarRecord, metric.calendar_id)) if metric.calendar_id else None
+    calendar = to_calendar(metric.calendar)
     intervals = _intervals(_events(metric.request_id))
     metric.paused_since = intervals.open_pause_since
     metric.paused_seconds = int(sum(
@@ -197,11 +220,12 @@ def _settle_met(metric: SlaMetric, now: datetime) -> None:
 def _mark_breached(metric: SlaMetric, target: str, now: datetime, due: datetime | None, until: datetime) -> None:
     setattr(metric, f"{target}_breached_at", now)
     overdue = round((until - due).total_seconds() / 3600, 2) if due else 0.0
-    exists = db.session.scalar(select(SlaEvent.id).where(
-        SlaEvent.request_id == metric.request_id, SlaEvent.kind == "breached", SlaEvent.target == target))
-    if exists is None:
-        record_event(metric.request_id, "breached", now, target,
-                     detail={"due_at": due.isoformat() if due else None, "hours_overdue": overdue})
+    # Insert-if-absent: the periodic check may record the same breach at the same moment.
+    db.session.execute(
+        pg_insert(SlaEvent).values(request_id=metric.request_id, kind="breached", target=target, at=now,
+                                   detail={"due_at": due.isoformat() if due else None, "hours_overdue": overdue})
+        .on_conflict_do_nothing(index_elements=["request_id", "kind", "target"],
+                                index_where=text("kind IN ('breached', 'at_risk')")))
 
 
 def _refresh_breach_flags(metric: SlaMetric) -> None:
@@ -211,9 +235,13 @@ def _refresh_breach_flags(metric: SlaMetric) -> None:
         "resolution" if resolution else None)
 
 
-def get_metric(request_id: int) -> SlaMetric | None:
-    """The request's SLA metric row."""
-    return db.session.scalar(select(SlaMetric).where(SlaMetric.request_id == request_id))
+def get_metric(request_id: int, for_update: bool = False) -> SlaMetric | None:
+    """The request's SLA metric row; `for_update` locks it until the transaction ends, so two
+    changes to one request (or a change and the periodic check) cannot overwrite each other."""
+    stmt = select(SlaMetric).where(SlaMetric.request_id == request_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return db.session.scalar(stmt)
 
 
 CLOCK_FIELDS = ("status", "category", "priority", "first_response_at", "resolved_at")
@@ -226,7 +254,7 @@ def clock_snapshot(req: ServiceRequest) -> dict[str, Any]:
 
 def sync(req: ServiceRequest, before: dict[str, Any], actor: User | None, now: datetime) -> None:
     """Bring the clock in line after a change to the request (same transaction as the change)."""
-    metric = get_metric(req.id)
+    metric = get_metric(req.id, for_update=True)
     if metric is None:
         return
     old_status, new_status = before["status"], req.status
@@ -254,11 +282,13 @@ def sync(req: ServiceRequest, before: dict[str, Any], actor: User | None, now: d
 def _reclassify(req: ServiceRequest, metric: SlaMetric, before: dict, actor: User | None, now: datetime) -> None:
     """New category or priority: the clock restarts against the new definition from the original start."""
     definition = find_definition(req.category, req.priority)
-    old = {"definition_id": metric.definition_id, "response_hours": _num(metric.response_target_hours),
-           "resolution_hours": _num(metric.resolution_target_hours)}
+    old = {"definition_id": metric.definition_id, "response_hours": as_float(metric.response_target_hours),
+           "resolution_hours": as_float(metric.resolution_target_hours)}
+    old_pause = list(metric.pause_statuses)
     copy_targets(metric, definition)
-    new = {"definition_id": metric.definition_id, "response_hours": _num(metric.response_target_hours),
-           "resolution_hours": _num(metric.resolution_target_hours)}
+    align_pause(metric, old_pause, now)
+    new = {"definition_id": metric.definition_id, "response_hours": as_float(metric.response_target_hours),
+           "resolution_hours": as_float(metric.resolution_target_hours)}
     record_event(req.id, "recalculated", now, actor=actor, detail={
         "reason": "reclassified", "from": {"category": before["category"], "priority": before["priority"], **old},
         "to": {"category": req.category, "priority": req.priority, **new}})
@@ -309,48 +339,59 @@ def grant_exemption(request_id: int, reason: str, exemption_type: str, duration_
         duration = None
     if errors:
         raise ValidationFailed(errors)
-    metric = get_metric(request_id)
+    metric = get_metric(request_id, for_update=True)
     if metric is None or metric.definition_id is None:
+        db.session.rollback()
         raise Conflict("This request has no SLA, so there is nothing to exempt.")
-    exemption = SlaExemption(
-        request_id=request_id, exemption_type=exemption_type, reason=reason, duration_hours=duration,
-        granted_by_id=granter.id, granted_at=now,
-        expires_at=now + timedelta(hours=float(duration)) if duration is not None else None,
-    )
-    db.session.add(exemption)
-    db.session.flush()
-    for target in _targets_of(exemption_type):
-        record_event(request_id, "exempted", now, target, granter, {
-            "exemption_id": exemption.id, "reason": reason, "duration_hours": _num(duration)})
-    audit.record(granter, "sla.exemption_granted", "service_request", request_id, None, {
-        "exemption_id": exemption.id, "type": exemption_type, "duration_hours": _num(duration), "reason": reason})
-    recompute(metric, now)
-    db.session.commit()
+    try:
+        exemption = SlaExemption(
+            request_id=request_id, exemption_type=exemption_type, reason=reason, duration_hours=duration,
+            granted_by_id=granter.id, granted_at=now,
+            expires_at=now + timedelta(hours=float(duration)) if duration is not None else None,
+        )
+        db.session.add(exemption)
+        db.session.flush()
+        for target in _targets_of(exemption_type):
+            record_event(request_id, "exempted", now, target, granter, {
+                "exemption_id": exemption.id, "reason": reason, "duration_hours": as_float(duration)})
+        audit.record(granter, "sla.exemption_granted", "service_request", request_id, None, {
+            "exemption_id": exemption.id, "type": exemption_type, "duration_hours": as_float(duration),
+            "reason": reason})
+        recompute(metric, now)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
     return exemption
 
 
-def revoke_exemption(exemption_id: int, revoked_by_id: int, now: datetime | None = None) -> SlaExemption:
-    """End an exemption now; the clock counts again from this moment."""
+def revoke_exemption(request_id: int, exemption_id: int, revoked_by_id: int,
+                     now: datetime | None = None) -> SlaExemption:
+    """End an exemption of this request now; the clock counts again from this moment."""
     now = now or utcnow()
     revoker = db.session.get(User, revoked_by_id)
     if revoker is None or not revoker.active or revoker.role not in ("manager", "admin"):
         raise Forbidden("Only managers and admins can revoke SLA exemptions.")
     exemption = db.session.get(SlaExemption, exemption_id)
-    if exemption is None:
-        raise NotFound("No such exemption.")
+    if exemption is None or exemption.request_id != request_id:
+        raise NotFound("No such exemption on this request.")
+    metric = get_metric(request_id, for_update=True)
     if not exemption.is_active(now):
+        db.session.rollback()
         raise Conflict("This exemption has already ended.")
-    exemption.revoked_at = now
-    exemption.revoked_by_id = revoker.id
-    for target in _targets_of(exemption.exemption_type):
-        record_event(exemption.request_id, "exemption_revoked", now, target, revoker,
+    try:
+        exemption.revoked_at = now
+        exemption.revoked_by_id = revoker.id
+        for target in _targets_of(exemption.exemption_type):
+            record_event(request_id, "exemption_revoked", now, target, revoker, {"exemption_id": exemption.id})
+        audit.record(revoker, "sla.exemption_revoked", "service_request", request_id, None,
                      {"exemption_id": exemption.id})
-    audit.record(revoker, "sla.exemption_revoked", "service_request", exemption.request_id, None,
-                 {"exemption_id": exemption.id})
-    metric = get_metric(exemption.request_id)
-    if metric is not None:
-        recompute(metric, now)
-    db.session.commit()
+        if metric is not None:
+            recompute(metric, now)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
     return exemption
 
 
@@ -359,9 +400,11 @@ def _targets_of(exemption_type: str) -> tuple[str, ...]:
 
 
 def list_exemptions(request_id: int) -> list[SlaExemption]:
-    """All exemptions of a request, newest first."""
-    return list(db.session.scalars(select(SlaExemption).where(SlaExemption.request_id == request_id)
-                                   .order_by(SlaExemption.granted_at.desc(), SlaExemption.id.desc())))
+    """All exemptions of a request, newest first, with who granted and revoked them."""
+    return list(db.session.scalars(
+        select(SlaExemption).where(SlaExemption.request_id == request_id)
+        .options(joinedload(SlaExemption.granted_by), joinedload(SlaExemption.revoked_by))
+        .order_by(SlaExemption.granted_at.desc(), SlaExemption.id.desc())))
 
 
 # ---------------------------------------------------------------- periodic checks (set-based)
@@ -461,11 +504,17 @@ class TargetState:
     seconds_left: float | None  # negative when overdue
 
 
-def target_states(metric: SlaMetric | None, now: datetime) -> list[TargetState]:
-    """Each target's state: met, missed (met late), breached, paused, exempt, at risk or running."""
+def target_states(metric: SlaMetric | None, now: datetime, exemptions: list[SlaExemption] | None = None,
+                  show_exempt: bool = True) -> list[TargetState]:
+    """Each target's state: met, missed (met late), breached, paused, exempt, at risk or running.
+
+    Exemptions are an internal matter: with `show_exempt` False an exempt target reads as paused.
+    """
     if metric is None or metric.definition_id is None:
         return []
-    active = [x for x in list_exemptions(metric.request_id) if x.is_active(now)]
+    if exemptions is None:
+        exemptions = list_exemptions(metric.request_id)
+    active = [x for x in exemptions if x.is_active(now)]
     states = []
     for target, done in (("response", metric.responded_at), ("resolution", metric.resolved_at)):
         hours_value = getattr(metric, f"{target}_target_hours")
@@ -476,7 +525,7 @@ def target_states(metric: SlaMetric | None, now: datetime) -> list[TargetState]:
         elif breached:
             state = "breached"
         elif any(x.covers(target) for x in active):
-            state = "exempt"
+            state = "exempt" if show_exempt else "paused"
         elif metric.paused_since is not None:
             state = "paused"
         elif getattr(metric, f"{target}_at_risk_at") is not None or (

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, STATUSES
 from portal.extensions import db
@@ -207,24 +208,29 @@ def rebuild_open_clocks(definition_id: int | None = None, calendar_id: int | Non
     if definition_id is not None:
         stmt = stmt.where(SlaMetric.definition_id == definition_id)
     if calendar_id is not None:
-        stmt = stmt.where(SlaMetric.definition_id.in_(
-            select(SlaDefinition.id).where(SlaDefinition.calendar_id == calendar_id)))
+        stmt = stmt.where(SlaMetric.calendar_id == calendar_id)
     ids = list(db.session.scalars(stmt))
+    calendar = db.session.get(BusinessCalendarRecord, calendar_id) if calendar_id is not None else None
     done = 0
     for start in range(0, len(ids), batch_size):
         for metric in db.session.scalars(select(SlaMetric).where(SlaMetric.id.in_(ids[start:start + batch_size]))):
-            definition = db.session.get(SlaDefinition, metric.definition_id) if metric.definition_id else None
-            if definition is None:
-                continue
-            old = {"response_hours": float(metric.response_target_hours or 0),
-                   "resolution_hours": float(metric.resolution_target_hours or 0),
-                   "calendar_id": metric.calendar_id}
-            sla.copy_targets(metric, definition)
+            old = {"response_hours": sla.as_float(metric.response_target_hours),
+                   "resolution_hours": sla.as_float(metric.resolution_target_hours),
+                   "calendar": metric.calendar}
+            if definition_id is not None:
+                # A definition change: the clock takes the definition's current targets and calendar.
+                definition = db.session.get(SlaDefinition, definition_id)
+                old_pause = list(metric.pause_statuses)
+                sla.copy_targets(metric, definition)
+                sla.align_pause(metric, old_pause, now)
+            else:
+                # A calendar change: only the calendar's rules are refreshed; targets stay as copied.
+                metric.calendar = sla.calendar_snapshot(calendar)
             sla.record_event(metric.request_id, "recalculated", now, detail={
-                "reason": "rules_changed", "definition_id": definition.id, "from": old,
-                "to": {"response_hours": float(definition.response_time_hours),
-                       "resolution_hours": float(definition.resolution_time_hours),
-                       "calendar_id": definition.calendar_id}})
+                "reason": "rules_changed", "definition_id": definition_id, "calendar_id": calendar_id, "from": old,
+                "to": {"response_hours": sla.as_float(metric.response_target_hours),
+                       "resolution_hours": sla.as_float(metric.resolution_target_hours),
+                       "calendar": metric.calendar}})
             sla.recompute(metric, now)
             done += 1
         db.session.commit()
@@ -236,7 +242,9 @@ def rebuild_open_clocks(definition_id: int | None = None, calendar_id: int | Non
 # ---------------------------------------------------------------- calendars
 
 def list_calendars() -> list[BusinessCalendarRecord]:
-    return list(db.session.scalars(select(BusinessCalendarRecord).order_by(BusinessCalendarRecord.name)))
+    """Every calendar by name, with its holidays."""
+    return list(db.session.scalars(select(BusinessCalendarRecord).options(selectinload(BusinessCalendarRecord.holidays))
+                                   .order_by(BusinessCalendarRecord.name)))
 
 
 def get_calendar(calendar_id: int) -> BusinessCalendarRecord:

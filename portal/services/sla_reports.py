@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.orm import joinedload
 
 from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, STATUSES
 from portal.extensions import db
@@ -125,6 +126,7 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
                   and_(m.resolution_at_risk_at.is_not(None), m.resolved_at.is_(None)))
     stmt = (select(ServiceRequest, m, overdue.label("overdue"), next_due.label("next_due"))
             .join(m, m.request_id == ServiceRequest.id)
+            .options(joinedload(ServiceRequest.assignee))
             .where(ServiceRequest.status.in_(OPEN_STATUSES)))
     if f.state == "breached":
         stmt = stmt.where(m.is_breached.is_(True))
@@ -146,6 +148,7 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
         stmt = stmt.where(ServiceRequest.created_at < datetime.combine(f.date_to + timedelta(days=1),
                                                                        datetime.min.time(), now.tzinfo))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = min(page, max(1, -(-total // per_page)))  # past the end: the last page
     rows = db.session.execute(
         stmt.order_by(m.is_breached.desc(), overdue.desc().nulls_last(), next_due.asc().nulls_last(),
                       ServiceRequest.id)

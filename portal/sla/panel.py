@@ -15,10 +15,13 @@ def panel_context(req, form: ExemptionForm | None = None, message: str | None = 
     """What the SLA panel needs for the current user."""
     now = utcnow()
     metric = sla.get_metric(req.id)
+    exemptions = sla.list_exemptions(req.id)
+    staff = current_user.is_staff
     return {
         "req": req, "metric": metric, "now": now,
-        "states": sla.target_states(metric, now),
-        "exemptions": sla.list_exemptions(req.id) if current_user.is_staff else [],
+        # Requesters see a stopped clock, not that (or why) an exemption was granted.
+        "states": sla.target_states(metric, now, exemptions, show_exempt=staff),
+        "exemptions": exemptions if staff else [],
         "exemption_form": form or ExemptionForm(formdata=None),
         "action_form": EmptyForm(formdata=None),
         "can_exempt": has_role(current_user, "manager") and metric is not None and metric.definition_id is not None,

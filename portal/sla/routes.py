@@ -11,7 +11,7 @@ from portal.models._time import utcnow
 from portal.policy import role_required
 from portal.services import requests as svc
 from portal.services import sla, sla_reports, users
-from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.services.errors import Conflict, Forbidden, ValidationFailed
 from portal.sla import bp
 from portal.sla.forms import ExemptionForm
 from portal.sla.panel import panel_context
@@ -94,10 +94,8 @@ def revoke_exemption(request_id: int, exemption_id: int):
     form = EmptyForm()
     if not form.validate_on_submit():
         return _panel(req, 400, message="The form expired; reload and try again.", ok=False)
-    if exemption_id not in {x.id for x in sla.list_exemptions(request_id)}:
-        raise NotFound("No such exemption on this request.")
     try:
-        sla.revoke_exemption(exemption_id, current_user.id)
+        sla.revoke_exemption(request_id, exemption_id, current_user.id)
     except Conflict as exc:
         if not is_htmx():
             flash(exc.message, "error")

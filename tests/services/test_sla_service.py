@@ -523,14 +523,14 @@ def test_an_indefinite_exemption_stops_the_targets_breaching_until_revoked(raise
     assert metric_of(req).is_breached is False
     # Revoked four hours later: the clock counts again from now, four hours later than it would have.
     clock.set(T0 + 5 * H)
-    revoked = sla.revoke_exemption(exemption.id, admin.id)
+    revoked = sla.revoke_exemption(req.id, exemption.id, admin.id)
     assert (revoked.revoked_at, revoked.revoked_by_id) == (T0 + 5 * H, admin.id)
     m = metric_of(req)
     assert (m.response_due_at, m.resolution_due_at) == (T0 + 6 * H, T0 + 12 * H)
     assert kinds_of(req)[-2:] == [("exemption_revoked", "response"), ("exemption_revoked", "resolution")]
     assert len(audit_rows(req.id, "sla.exemption_revoked")) == 1
     with pytest.raises(Conflict):
-        sla.revoke_exemption(exemption.id, admin.id, now=T0 + 6 * H)
+        sla.revoke_exemption(req.id, exemption.id, admin.id, now=T0 + 6 * H)
     assert sla.check_all_breaches(now=T0 + 7 * H)[0]["breaches"] == [{"type": "response", "hours_overdue": 1.0}]
 
 
@@ -547,7 +547,7 @@ def test_a_four_hour_exemption_moves_the_due_by_the_time_it_covers_24x7(raise_re
     assert sla.check_all_breaches(now=T0 + 5.5 * H) == []
     assert sla.check_all_breaches(now=T0 + 6.5 * H)[0]["breaches"] == [{"type": "response", "hours_overdue": 0.5}]
     with pytest.raises(Conflict):
-        sla.revoke_exemption(exemption.id, manager.id, now=T0 + 7 * H)
+        sla.revoke_exemption(req.id, exemption.id, manager.id, now=T0 + 7 * H)
 
 
 def test_a_four_hour_exemption_in_business_hours_moves_the_due_by_business_time(raise_request, clock, manager,
@@ -568,9 +568,9 @@ def test_revoke_exemption_permissions(factories, raise_request, clock, manager):
     req = raise_request()
     exemption = sla.grant_exemption(req.id, "Part on order", "both", None, manager.id, now=clock())
     with pytest.raises(Forbidden):
-        sla.revoke_exemption(exemption.id, factories.make_user("agent").id, now=clock())
+        sla.revoke_exemption(req.id, exemption.id, factories.make_user("agent").id, now=clock())
     with pytest.raises(NotFound):
-        sla.revoke_exemption(987654, manager.id, now=clock())
+        sla.revoke_exemption(req.id, 987654, manager.id, now=clock())
     assert db.session.get(SlaExemption, exemption.id).revoked_at is None
     assert sla.list_exemptions(req.id)[0].id == exemption.id
 
@@ -702,7 +702,7 @@ def test_every_event_kind_in_order_over_a_full_lifecycle(raise_request, clock, a
     clock.set(T0 + 4 * H)
     exemption = sla.grant_exemption(req.id, "Courier strike", "resolution", None, manager.id, now=clock())
     clock.set(T0 + 4.5 * H)
-    sla.revoke_exemption(exemption.id, manager.id, now=clock())
+    sla.revoke_exemption(req.id, exemption.id, manager.id, now=clock())
     clock.set(T0 + 5 * H)
     svc.update_request(agent, req.id, {"priority": "critical"})   # recalculated: 4h resolution from T0
     # 4h + 1h paused + 0.5h exempt

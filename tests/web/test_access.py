@@ -131,8 +131,8 @@ ROUTES = [
     Route("GET", "/api/v1/analytics/sla-statistics", "/api/v1/analytics/sla-statistics?days=30", MANAGERS),
     Route("GET", "/api/v1/analytics/sla-compliance", "/api/v1/analytics/sla-compliance?days=30", MANAGERS),
     Route("GET", "/api/dashboard/admin/sla-breaches", "/api/dashboard/admin/sla-breaches?page=1&per_page=10",
-          MANAGERS),
-    Route("GET", "/api/dashboard/admin/summary", "/api/dashboard/admin/summary", MANAGERS),
+          ADMIN),
+    Route("GET", "/api/dashboard/admin/summary", "/api/dashboard/admin/summary", ADMIN),
 ]
 
 OWN_TITLE = "Own request Kilo"
