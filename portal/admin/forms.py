@@ -87,3 +87,11 @@ class HolidayForm(FlaskForm):
     day = DateField("Date", validators=[InputRequired()])
     name = StringField("Name", validators=[DataRequired(), Length(max=80)])
     apply_to_open = BooleanField("Apply to open requests now")
+
+
+class CategoryForm(FlaskForm):
+    """Add a request category."""
+
+    code = StringField("Code", validators=[DataRequired(), Length(max=40)],
+                       description="Lowercase, used in links, the API and SLA definitions (e.g. facilities).")
+    name = StringField("Name", validators=[DataRequired(), Length(max=80)])

@@ -6,11 +6,11 @@ from flask import current_app, flash, render_template, request, url_for
 from flask_login import current_user
 
 from portal.admin import bp
-from portal.admin.forms import NewUserForm, RoleForm
+from portal.admin.forms import CategoryForm, NewUserForm, RoleForm
 from portal.auth.forms import EmptyForm
-from portal.htmx import is_htmx, redirect_to, trigger
+from portal.htmx import is_htmx, redirect_to, render_page_or_partial, trigger
 from portal.policy import role_required
-from portal.services import users
+from portal.services import categories, users
 from portal.services.errors import Conflict, Forbidden, ValidationFailed
 
 
@@ -91,3 +91,46 @@ def set_user_role(user_id: int):
     except (Conflict, ValidationFailed) as exc:
         return _after_user_change(error=exc.message, status=exc.status)
     return _after_user_change(message=f"{user.name} is now {user.role_label.lower()}.")
+
+
+def _categories_page(form: CategoryForm | None = None, message: str | None = None, status: int = 200):
+    context = {"categories": categories.list_all(), "form": form or CategoryForm(formdata=None),
+               "message": message, "action_form": EmptyForm(formdata=None)}
+    return render_page_or_partial("admin/categories.html", "admin/_categories.html", **context), status
+
+
+@bp.route("/categories", methods=["GET", "POST"])
+@role_required("admin")
+def manage_categories():
+    """List categories, add new ones, retire old ones."""
+    if request.method == "GET":
+        return _categories_page()
+    form = CategoryForm()
+    if not form.validate_on_submit():
+        return _categories_page(form, status=422)
+    try:
+        category = categories.create_category(current_user, form.code.data, form.name.data)
+    except (ValidationFailed, Conflict) as exc:
+        for name, text in exc.fields.items():
+            getattr(form, name).errors.append(text)
+        return _categories_page(form, status=exc.status)
+    message = f"Category {category.name} added; requests and SLA definitions can use it now."
+    if not is_htmx():
+        flash(message, "success")
+        return redirect_to(url_for("admin.manage_categories"))
+    return _categories_page(message=message)
+
+
+@bp.post("/categories/<code>/active")
+@role_required("admin")
+def set_category_active(code: str):
+    """Retire or restore a category."""
+    if not EmptyForm().validate_on_submit():
+        return _categories_page(status=400)
+    category = categories.set_active(current_user, code, request.form.get("active") == "true")
+    state = "available again" if category.active else "retired: new requests cannot choose it"
+    message = f"{category.name} is {state}."
+    if not is_htmx():
+        flash(message, "success")
+        return redirect_to(url_for("admin.manage_categories"))
+    return _categories_page(message=message)

@@ -1,11 +1,16 @@
-"""Request categories: the defaults every portal starts with."""
+"""Request categories: the defaults every portal starts with, and the ones admins add."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import re
+
+from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Category
+from portal.models import Category, User
+from portal.services import audit
+from portal.services.errors import Conflict, NotFound, ValidationFailed
+from portal.services.text import unstorable_reason
 
 DEFAULT_CATEGORIES = (
     ("hardware", "Hardware", 10),
@@ -23,3 +28,47 @@ def ensure_default_categories() -> None:
         if code not in existing:
             db.session.add(Category(code=code, name=name, sort_order=order, active=True))
     db.session.flush()
+
+
+CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
+
+
+def list_all() -> list[Category]:
+    """Every category, active and retired, in display order."""
+    return list(db.session.scalars(select(Category).order_by(Category.sort_order, Category.name)))
+
+
+def create_category(actor: User | None, code: str, name: str, sort_order: int | None = None) -> Category:
+    """Add a category; requests and SLA definitions can use it at once."""
+    code = (code or "").strip().lower() if isinstance(code, str) else ""
+    name = (name or "").strip() if isinstance(name, str) else ""
+    errors: dict[str, str] = {}
+    if not CODE_PATTERN.match(code):
+        errors["code"] = "Use 2-40 lowercase letters, digits, - or _, starting with a letter (e.g. facilities)."
+    if not name or len(name) > 80 or unstorable_reason(name):
+        errors["name"] = unstorable_reason(name) or "Enter a name of at most 80 characters."
+    if errors:
+        raise ValidationFailed(errors)
+    if db.session.get(Category, code) is not None:
+        raise Conflict(f"A category with the code '{code}' already exists.", {"code": "This code is in use."})
+    if sort_order is None:
+        sort_order = (db.session.scalar(select(func.max(Category.sort_order))) or 0) + 10
+    category = Category(code=code, name=name, sort_order=sort_order, active=True)
+    db.session.add(category)
+    # Categories are keyed by their code (in the before/after), not by a number.
+    audit.record(actor, "category.created", "category", 0, None, {"code": code, "name": name})
+    db.session.commit()
+    return category
+
+
+def set_active(actor: User | None, code: str, active: bool) -> Category:
+    """Retire a category (existing requests keep it; new requests cannot choose it) or bring it back."""
+    category = db.session.get(Category, code)
+    if category is None:
+        raise NotFound(f"No category '{code}'.")
+    if category.active != active:
+        category.active = active
+        audit.record(actor, "category.activated" if active else "category.retired", "category", 0,
+                     {"code": code, "active": not active}, {"code": code, "active": active})
+        db.session.commit()
+    return category

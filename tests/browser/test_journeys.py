@@ -124,3 +124,18 @@ def test_phone_layout_is_readable(browser, live_server, helpdesk, shoot):
     assert width <= 390 + 1, f"the list scrolls sideways on a phone ({width}px wide)"
     shoot(page, "07-request-list-phone")
     context.close()
+
+
+def test_admin_adds_a_category(page, factories, shoot):
+    factories.make_user("admin", email="ada@example.com", name="Ada Admin")
+    sign_in(page, "ada@example.com", TEST_PASSWORD)
+    page.click("nav >> text=SLA setup")
+    page.click("a:has-text('Categories')")
+    page.fill("#name", "Facilities")
+    page.fill("#code", "facilities")
+    page.click("button:has-text('Add category')")
+    expect(page.locator("#categories-admin .flash-success")).to_contain_text("Category Facilities added")
+    expect(page.locator("#categories-admin table")).to_contain_text("facilities")
+    shoot(page, "08-admin-categories")
+    page.click("text=New request")
+    expect(page.locator("#category option[value=facilities]")).to_have_count(1)
