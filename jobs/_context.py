@@ -20,3 +20,13 @@ def app_context() -> Iterator[Flask]:
         _app = create_app()
     with _app.app_context():
         yield _app
+
+
+def record_meta(**values) -> None:
+    """Write progress or results into the running RQ job's meta (no-op outside a worker)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None:
+        job.meta.update(values)
+        job.save_meta()

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from rq import get_current_job
-
-from jobs._context import app_context
-
-
-def _meta(**values) -> None:
-    job = get_current_job()
-    if job is not None:
-        job.meta.update(values)
-        job.save_meta()
+from jobs._context import app_context, record_meta
 
 
 def check_sla_breaches() -> dict:
@@ -23,7 +14,7 @@ def check_sla_breaches() -> dict:
         at_risk = sla.check_at_risk()
     summary = {"new_breaches": sum(len(b["breaches"]) for b in breaches), "requests": len(breaches),
                "new_at_risk": at_risk}
-    _meta(**summary, breached_request_ids=[b["request_id"] for b in breaches][:500])
+    record_meta(**summary, breached_request_ids=[b["request_id"] for b in breaches][:500])
     return summary
 
 
@@ -34,4 +25,4 @@ def rebuild_sla_clocks(definition_id: int | None = None, calendar_id: int | None
     with app_context():
         return sla_admin.rebuild_open_clocks(
             definition_id=definition_id, calendar_id=calendar_id,
-            progress=lambda done, total: _meta(done=done, total=total))
+            progress=lambda done, total: record_meta(done=done, total=total))

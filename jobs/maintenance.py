@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from rq import get_current_job
-
-from jobs._context import app_context
+from jobs._context import app_context, record_meta
 
 
 def purge_expired_tokens() -> int:
@@ -13,8 +11,5 @@ def purge_expired_tokens() -> int:
 
     with app_context():
         count = purge()
-    job = get_current_job()
-    if job is not None:
-        job.meta["purged"] = count
-        job.save_meta()
+    record_meta(purged=count)
     return count

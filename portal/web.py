@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Flask, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -12,6 +10,15 @@ from werkzeug.exceptions import HTTPException
 
 from portal.domain import workflow
 from portal.extensions import login_manager
+from portal.formatting import (
+    format_datetime,
+    format_day_month,
+    format_duration,
+    format_filesize,
+    format_hours,
+    format_remaining,
+    time_ago,
+)
 from portal.htmx import is_htmx
 from portal.policy import has_role
 from portal.services.errors import ServiceError
@@ -180,71 +187,3 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.filters["hours"] = format_hours
     app.jinja_env.filters["day_month"] = format_day_month
-
-
-def format_datetime(value: datetime | None) -> str:
-    """'29 Nov 2026 14:05 UTC': the page script turns it into the reader's local time."""
-    if value is None:
-        return ""
-    return value.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
-
-
-def time_ago(value: datetime | None, now: datetime | None = None) -> str:
-    """A short relative time: 'just now', '5 min ago', '3 h ago', '12 days ago'."""
-    if value is None:
-        return ""
-    seconds = ((now or datetime.now(UTC)) - value).total_seconds()
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)} h ago"
-    days = int(seconds // 86400)
-    return "1 day ago" if days == 1 else f"{days} days ago"
-
-
-def format_filesize(size: int) -> str:
-    """Bytes as B, KB or MB."""
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def format_duration(seconds: float | int) -> str:
-    """'3 d 4 h', '2 h 5 min', '12 min'."""
-    seconds = int(abs(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours_part, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours_part} h" if hours_part else f"{days} d"
-    if hours_part:
-        return f"{hours_part} h {minutes} min" if minutes else f"{hours_part} h"
-    return f"{minutes} min"
-
-
-def format_remaining(seconds: float | None) -> str:
-    """'in 2 h 5 min' or '3 h overdue' (the page script keeps it ticking)."""
-    if seconds is None:
-        return ""
-    if seconds < 0:
-        return f"{format_duration(seconds)} overdue"
-    return f"in {format_duration(seconds)}"
-
-
-def format_hours(value: float) -> str:
-    """A target length: '4 h', '1.5 h', '30 min'."""
-    if value < 1:
-        return f"{round(value * 60)} min"
-    return f"{value:g} h"
-
-
-def format_day_month(iso_date: str) -> str:
-    """'2026-10-26' as '26 Oct'."""
-    from datetime import date
-
-    day = date.fromisoformat(iso_date)
-    return f"{day.day} {day.strftime('%b')}"

@@ -8,12 +8,12 @@ from flask_login import current_user
 from portal.admin import bp
 from portal.admin.forms import WEEKDAY_NAMES, CalendarForm, DefinitionForm, HolidayForm
 from portal.auth.forms import EmptyForm
+from portal.formatting import format_hours
 from portal.htmx import is_htmx, redirect_to
 from portal.policy import role_required
 from portal.services import requests as svc
 from portal.services import sla_admin
 from portal.services.errors import Conflict, ServiceError, ValidationFailed
-from portal.web import format_hours
 
 EDIT_PREFIX = "edit"  # the inline edit row sits beside the add form: its fields need their own ids
 

@@ -8,6 +8,7 @@ from flask import request
 
 from portal.models import Comment, ServiceRequest, User
 from portal.services.errors import ServiceError, ValidationFailed
+from portal.services.sla import as_float
 from portal.services.text import unstorable_reason
 
 
@@ -107,13 +108,9 @@ def definition_json(d) -> dict[str, Any]:
     }
 
 
-def _num(value) -> float | None:
-    return float(value) if value is not None else None
-
-
 def metric_json(m) -> dict[str, Any]:
     """A request's SLA clock as the API shows it (the guide's sla_metrics entry, and more)."""
-    num = _num
+    num = as_float
     return {
         "status": m.status,
         "definition_id": m.definition_id,

@@ -10,6 +10,9 @@ PRIORITIES = ("low", "medium", "high", "critical")
 ROLES = ("requester", "agent", "manager", "admin")
 STAFF_ROLES = ("agent", "manager", "admin")
 
+# Most urgent first: critical 0, high 1, medium 2, low 3.
+PRIORITY_RANK = {p: i for i, p in enumerate(reversed(PRIORITIES))}
+
 STATUS_LABELS = {
     "open": "Open",
     "in_progress": "In progress",

@@ -1,6 +1,11 @@
-"""UTC timestamps for the models: the database stores UTC, templates convert at the edge."""
+"""Small helpers for the models: UTC timestamps (templates convert at the edge) and CHECK lists."""
 
 from datetime import UTC, datetime
+
+
+def sql_in(values: tuple[str, ...]) -> str:
+    """A CHECK constraint's value list: 'a', 'b', 'c'."""
+    return ", ".join(repr(v) for v in values)
 
 
 def utcnow() -> datetime:

@@ -18,16 +18,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.domain.workflow import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
 from portal.extensions import db
-from portal.models._time import utcnow
+from portal.models._time import sql_in, utcnow
 from portal.models.user import User
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20_000
 COMMENT_MAX = 20_000
 
-
-def _in(values: tuple[str, ...]) -> str:
-    return ", ".join(repr(v) for v in values)
 
 
 class Category(db.Model):
@@ -46,8 +43,8 @@ class ServiceRequest(db.Model):
 
     __tablename__ = "service_request"
     __table_args__ = (
-        CheckConstraint(f"priority IN ({_in(PRIORITIES)})", name="priority"),
-        CheckConstraint(f"status IN ({_in(STATUSES)})", name="status"),
+        CheckConstraint(f"priority IN ({sql_in(PRIORITIES)})", name="priority"),
+        CheckConstraint(f"status IN ({sql_in(STATUSES)})", name="status"),
         Index("idx_service_request_status_created", "status", "created_at"),
         Index("idx_service_request_priority_created", "priority", "created_at"),
     )

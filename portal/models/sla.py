@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.models._time import utcnow
+from portal.models._time import sql_in, utcnow
 from portal.models.user import User
 
 TARGETS = ("response", "resolution")
@@ -34,9 +34,6 @@ EXEMPTION_TYPES = ("response", "resolution", "both")
 EVENT_KINDS = ("started", "paused", "resumed", "responded", "resolved", "at_risk", "breached", "exempted",
                "exemption_revoked", "recalculated")
 
-
-def _in(values: tuple[str, ...]) -> str:
-    return ", ".join(repr(v) for v in values)
 
 
 class BusinessCalendarRecord(db.Model):
@@ -110,7 +107,7 @@ class SlaMetric(db.Model):
 
     __tablename__ = "sla_metric"
     __table_args__ = (
-        CheckConstraint(f"breach_type IS NULL OR breach_type IN ({_in(('response', 'resolution', 'both'))})",
+        CheckConstraint(f"breach_type IS NULL OR breach_type IN ({sql_in(('response', 'resolution', 'both'))})",
                         name="breach_type"),
         Index("idx_sla_metric_breached_created", "is_breached", "created_at"),
         # The breach and at-risk checks: only clocks still running and not yet flagged are indexed.
@@ -168,8 +165,8 @@ class SlaEvent(db.Model):
 
     __tablename__ = "sla_event"
     __table_args__ = (
-        CheckConstraint(f"kind IN ({_in(EVENT_KINDS)})", name="kind"),
-        CheckConstraint(f"target IS NULL OR target IN ({_in(TARGETS)})", name="target"),
+        CheckConstraint(f"kind IN ({sql_in(EVENT_KINDS)})", name="kind"),
+        CheckConstraint(f"target IS NULL OR target IN ({sql_in(TARGETS)})", name="target"),
         Index("ix_sla_event_request_at", "request_id", "at"),
         Index("ix_sla_event_kind_at", "kind", "at"),
         # One breach and one at-risk event per (request, target), whatever runs twice.
@@ -193,7 +190,7 @@ class SlaExemption(db.Model):
 
     __tablename__ = "sla_exemption"
     __table_args__ = (
-        CheckConstraint(f"exemption_type IN ({_in(EXEMPTION_TYPES)})", name="exemption_type"),
+        CheckConstraint(f"exemption_type IN ({sql_in(EXEMPTION_TYPES)})", name="exemption_type"),
         CheckConstraint("duration_hours IS NULL OR duration_hours > 0", name="duration_positive"),
     )
 

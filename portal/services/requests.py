@@ -161,7 +161,7 @@ class Page:
         return self.page < self.pages
 
 
-_PRIORITY_RANK = case({p: i for i, p in enumerate(reversed(PRIORITIES))}, value=ServiceRequest.priority)
+_PRIORITY_RANK = case(workflow.PRIORITY_RANK, value=ServiceRequest.priority)
 _STATUS_RANK = case({s: i for i, s in enumerate(STATUSES)}, value=ServiceRequest.status)
 
 

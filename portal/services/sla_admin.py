@@ -11,7 +11,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, STATUSES
+from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, PRIORITY_RANK, STATUSES
 from portal.extensions import db
 from portal.models import BusinessCalendarRecord, Category, Holiday, SlaDefinition, SlaMetric, User
 from portal.models._time import utcnow
@@ -63,9 +63,8 @@ def _snapshot(d: SlaDefinition) -> dict[str, Any]:
 
 def list_definitions() -> list[SlaDefinition]:
     """Every definition: active first, then by category and priority rank."""
-    rank = {p: i for i, p in enumerate(reversed(PRIORITIES))}
     rows = list(db.session.scalars(select(SlaDefinition)))
-    return sorted(rows, key=lambda d: (not d.is_active, d.category, rank[d.priority], d.id))
+    return sorted(rows, key=lambda d: (not d.is_active, d.category, PRIORITY_RANK[d.priority], d.id))
 
 
 def get_definition(definition_id: int) -> SlaDefinition:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import joinedload
 
-from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, STATUSES
+from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, PRIORITY_RANK, STATUSES
 from portal.extensions import db
 from portal.models import Category, ServiceRequest, SlaEvent, SlaMetric, User
 from portal.models._time import utcnow
@@ -222,8 +222,7 @@ def compliance_report(days: int, now: datetime | None = None) -> dict[str, Any]:
                 for key, m_, total in rows]
 
     by_priority = grouped(ServiceRequest.priority, "priority")
-    rank = {p: i for i, p in enumerate(reversed(PRIORITIES))}
-    by_priority.sort(key=lambda r: rank.get(r["priority"], 99))
+    by_priority.sort(key=lambda r: PRIORITY_RANK.get(r["priority"], 99))
     by_agent = grouped(func.coalesce(User.name, "Unassigned"), "agent")
     week = func.date_trunc("week", t.c.created_at)
     weekly = [{"week": w.date().isoformat(), "met": m_, "total": total, "rate": round(m_ / total, 4)}
