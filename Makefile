@@ -11,11 +11,14 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.run-installed: requirements.txt | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -r requirements.txt
+# The embedded PostgreSQL and Redis (requirements-embedded.txt) serve `make run`, `make stop` and
+# the tests only; production installs requirements.txt alone.
+$(VENV)/.run-installed: requirements.txt requirements-embedded.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-embedded.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+# requirements-dev.txt includes both files above, so it also stands for .run-installed.
+$(VENV)/.dev-installed: requirements.txt requirements-embedded.txt requirements-dev.txt | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 

@@ -6,13 +6,18 @@ from pathlib import Path
 
 from flask import Flask
 
-from portal.config import PROJECT_ROOT, load_config
+from portal.config import PROJECT_ROOT, load_config, require_service_urls
 
 __version__ = "1.0.0"
 
 
 def resolve_service_urls(config: dict) -> None:
-    """Fill DATABASE_URL / REDIS_URL from the embedded servers when they are unset."""
+    """Fill DATABASE_URL / REDIS_URL from the embedded servers when they are unset.
+
+    Never in production: overrides given to create_app() may have changed APP_ENV or the URLs
+    after load_config() checked them, so the same rule is applied to the final settings.
+    """
+    require_service_urls(config)
     instance_dir = Path(config["INSTANCE_DIR"])
     if not config.get("DATABASE_URL"):
         from portal import embedded

