@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from portal.domain.workflow import ROLES
+from portal.policy import SYSTEM
 from portal.services.errors import ServiceError
 
 users_cli = AppGroup("users", help="Create, list and deactivate accounts.")
@@ -33,7 +34,7 @@ def create_user_command(email: str, name: str, role: str, password: str) -> None
     from portal.services import users
 
     try:
-        user = users.create_user(None, email, name, role, password)
+        user = users.create_user(SYSTEM, email, name, role, password)
     except ServiceError as exc:
         _fail(exc)
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
@@ -60,7 +61,7 @@ def deactivate_user_command(email: str) -> None:
     if user is None:
         raise click.ClickException(f"No user with email {email}.")
     try:
-        users.set_active(None, user.id, False)
+        users.set_active(SYSTEM, user.id, False)
     except ServiceError as exc:
         _fail(exc)
     click.echo(f"Deactivated {user.email}.")

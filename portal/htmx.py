@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from flask import Response, redirect, render_template, request
+from flask import Response, flash, redirect, render_template, request
+
+from portal.services.errors import NotFound
 
 
 def is_htmx() -> bool:
@@ -46,3 +48,52 @@ def trigger(response: Response, *events: str, **events_with_detail) -> Response:
         payload = {**json.loads(existing), **payload}
     response.headers["HX-Trigger"] = json.dumps(payload)
     return response
+
+
+# ---------------------------------------------------------------- answering a form
+
+def render_with_oob(partial: str, context: dict, oob: tuple[str, ...] = (), status: int = 200,
+                    flash_message: str | None = None, flash_category: str = "success") -> Response:
+    """`partial` for the request's target, plus each template of `oob` swapped in by id (out of band).
+
+    One response brings every part of the page a change touched up to date, instead of a chain of
+    follow-up GETs. Out-of-band partials render with `oob=True` (they add hx-swap-oob to their
+    root) and without the target's message.
+    """
+    body = render_template(partial, **context)
+    quiet = {**context, "message": None, "oob": True}
+    for template in oob:
+        body += render_template(template, **quiet)
+    if flash_message:
+        body += render_template("_flash.html", oob=True, messages=[(flash_category, flash_message)])
+    response = Response(body, status=status)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def form_done(message: str, redirect_url: str, partial: str | None = None, context: dict | None = None,
+              oob: tuple[str, ...] = ()) -> Response:
+    """A change succeeded. A plain post flashes and redirects (303), so a reload never re-posts.
+    HTMX gets `partial` with the message in it (or a redirect when there is no partial)."""
+    if not is_htmx() or partial is None:
+        flash(message, "success")
+        return redirect_to(redirect_url)
+    return render_with_oob(partial, {**(context or {}), "message": message, "ok": True, "refusal": None}, oob)
+
+
+def form_refused(exc, redirect_url: str, partial: str | None = None, context: dict | None = None,
+                 oob: tuple[str, ...] = ()) -> Response:
+    """A change was refused (403/404/409/422): the reason, never a whole error page in a panel.
+
+    A plain post flashes the reason and goes back to the page; HTMX gets `partial` re-rendered
+    with the reason in it, with the refusal's status (the page's htmx config swaps 409 and 422).
+    """
+    if isinstance(exc, NotFound) and not is_htmx():
+        raise exc  # a plain post to something that is not there (or not yours) is a 404 page
+    # The field reasons say what to do ("Choose an active agent..."); the summary alone does not.
+    message = " ".join(dict.fromkeys(exc.fields.values())) if exc.fields and exc.status != 409 else exc.message
+    if not is_htmx() or partial is None:
+        flash(message, "error")
+        return redirect_to(redirect_url)
+    return render_with_oob(partial, {**(context or {}), "message": message, "ok": False, "refusal": exc}, oob,
+                           status=exc.status)

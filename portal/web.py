@@ -20,8 +20,8 @@ from portal.formatting import (
     time_ago,
 )
 from portal.htmx import is_htmx
-from portal.policy import has_role
-from portal.services.errors import ServiceError
+from portal.policy import can, has_role
+from portal.services.errors import ServiceError, StaleChange, conflict_from_integrity
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -47,9 +47,9 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def json_error(status: int, code: str, message: str, fields: dict | None = None):
-    """The API's error body: {"error": {"code", "message", "fields"}}."""
-    body = {"error": {"code": code, "message": message}}
+def json_error(status: int, code: str, message: str, fields: dict | None = None, **extra):
+    """The API's error body: {"error": {"code", "message", "fields", ...extra}}."""
+    body = {"error": {"code": code, "message": message, **extra}}
     if fields:
         body["error"]["fields"] = fields
     return jsonify(body), status
@@ -58,6 +58,17 @@ def json_error(status: int, code: str, message: str, fields: dict | None = None)
 def _error_page(status: int, message: str | None = None):
     title = ERROR_TITLES.get(status, "Error")
     return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def category_name(code: str) -> str:
+    """The name people read for a category code (looked up once per request)."""
+    from flask import g
+
+    from portal.services.categories import names
+
+    if "category_names" not in g:
+        g.category_names = names()
+    return g.category_names.get(code, code)
 
 
 def init_web(app: Flask) -> None:
@@ -111,6 +122,12 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(exc: ServiceError):
         if wants_json():
+            if isinstance(exc, StaleChange):
+                body, status = json_error(exc.status, exc.code, exc.message, exc.fields,
+                                          current_version=exc.version, changed_by=exc.changed_by,
+                                          changed_at=exc.changed_at.isoformat() if exc.changed_at else None)
+                body.set_etag(str(exc.version))
+                return body, status
             return json_error(exc.status, exc.code, exc.message, exc.fields)
         return _error_page(exc.status, exc.message)
 
@@ -139,15 +156,20 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(IntegrityError)
     def _integrity_error(exc: IntegrityError):
-        # Two people saving the same unique thing at the same moment: the checks passed for both,
-        # the database let one through. Nothing of the second change was written.
+        # Only a unique violation is "two people saved the same thing at the same moment"; a CHECK
+        # or foreign key failure means a check of ours is missing: log it and answer 500.
         from portal.extensions import db
 
         db.session.rollback()
-        message = "Someone else saved a conflicting change at the same moment. Reload and try again."
+        conflict = conflict_from_integrity(exc)
+        if conflict is None:
+            app.logger.error("integrity error (a missing check?): %s", getattr(exc, "orig", exc), exc_info=exc)
+            if wants_json():
+                return json_error(500, "internal_error", "Something went wrong on our side; it has been logged.")
+            return _error_page(500, None)
         if wants_json():
-            return json_error(409, "conflict", message)
-        return _error_page(409, message)
+            return json_error(409, conflict.code, conflict.message)
+        return _error_page(409, conflict.message)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
@@ -172,6 +194,8 @@ def init_web(app: Flask) -> None:
 
     app.jinja_env.globals.update(
         has_role=has_role,
+        can=can,
+        category_name=category_name,
         action_label=workflow.action_label,
         STATUS_LABELS=workflow.STATUS_LABELS,
         PRIORITY_LABELS=workflow.PRIORITY_LABELS,

@@ -6,6 +6,7 @@ import itertools
 
 from portal.extensions import db
 from portal.models import User
+from portal.policy import SYSTEM
 from portal.services import requests as svc
 from portal.services import users
 from tests.conftest import TEST_PASSWORD
@@ -17,9 +18,9 @@ def make_user(role: str = "agent", email: str | None = None, name: str | None = 
               password: str = TEST_PASSWORD, active: bool = True) -> User:
     """A user of `role`, created the way an admin would."""
     n = next(_seq)
-    user = users.create_user(None, email or f"{role}{n}@example.com", name or f"{role.title()} {n}", role, password)
+    user = users.create_user(SYSTEM, email or f"{role}{n}@example.com", name or f"{role.title()} {n}", role, password)
     if not active:
-        users.set_active(None, user.id, False)
+        users.set_active(SYSTEM, user.id, False)
     return user
 
 

@@ -6,6 +6,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
 from portal.extensions import db
+from portal.policy import SYSTEM
 
 
 def test_migrations_build_the_schema_on_an_empty_database(ctx):
@@ -37,7 +38,7 @@ def test_email_is_unique_regardless_of_case(ctx, factories):
     from portal.services.errors import Conflict
 
     try:
-        users.create_user(None, "case@example.COM", "Other", "agent", "long-enough-pw")
+        users.create_user(SYSTEM, "case@example.COM", "Other", "agent", "long-enough-pw")
     except Conflict as exc:
         assert "already" in exc.message
     else:

@@ -7,9 +7,9 @@ from flask_login import current_user
 
 from portal.admin import bp
 from portal.admin.forms import CategoryForm, NewUserForm, RoleForm
-from portal.auth.forms import EmptyForm
+from portal.forms import EmptyForm
 from portal.htmx import is_htmx, redirect_to, render_page_or_partial, trigger
-from portal.policy import role_required
+from portal.policy import permission_required
 from portal.services import categories, users
 from portal.services.errors import Conflict, Forbidden, ValidationFailed
 
@@ -26,7 +26,7 @@ def _users_context(form: NewUserForm | None = None, message: str | None = None, 
 
 
 @bp.route("/users", methods=["GET", "POST"])
-@role_required("admin")
+@permission_required("users.manage")
 def manage_users():
     """List accounts and create new ones."""
     form = NewUserForm()
@@ -64,7 +64,7 @@ def _after_user_change(message: str | None = None, error: str | None = None, sta
 
 
 @bp.post("/users/<int:user_id>/active")
-@role_required("admin")
+@permission_required("users.manage")
 def set_user_active(user_id: int):
     """Deactivate or reactivate an account."""
     form = EmptyForm()
@@ -73,14 +73,14 @@ def set_user_active(user_id: int):
     active = request.form.get("active") == "true"
     try:
         user = users.set_active(current_user, user_id, active)
-    except (Conflict, Forbidden) as exc:
+    except (Conflict, Forbidden, ValidationFailed) as exc:
         return _after_user_change(error=exc.message, status=exc.status)
     verb = "reactivated" if active else "deactivated; their sessions and API tokens no longer work"
     return _after_user_change(message=f"{user.name} was {verb}.")
 
 
 @bp.post("/users/<int:user_id>/role")
-@role_required("admin")
+@permission_required("users.manage")
 def set_user_role(user_id: int):
     """Change an account's role."""
     form = RoleForm()
@@ -88,7 +88,7 @@ def set_user_role(user_id: int):
         return _after_user_change(error="Choose a valid role.", status=422)
     try:
         user = users.change_role(current_user, user_id, form.role.data)
-    except (Conflict, ValidationFailed) as exc:
+    except (Conflict, Forbidden, ValidationFailed) as exc:
         return _after_user_change(error=exc.message, status=exc.status)
     return _after_user_change(message=f"{user.name} is now {user.role_label.lower()}.")
 
@@ -100,7 +100,7 @@ def _categories_page(form: CategoryForm | None = None, message: str | None = Non
 
 
 @bp.route("/categories", methods=["GET", "POST"])
-@role_required("admin")
+@permission_required("categories.manage")
 def manage_categories():
     """List categories, add new ones, retire old ones."""
     if request.method == "GET":
@@ -122,7 +122,7 @@ def manage_categories():
 
 
 @bp.post("/categories/<code>/active")
-@role_required("admin")
+@permission_required("categories.manage")
 def set_category_active(code: str):
     """Retire or restore a category."""
     if not EmptyForm().validate_on_submit():

@@ -7,10 +7,10 @@ from flask_login import current_user
 
 from portal.admin import bp
 from portal.admin.forms import WEEKDAY_NAMES, CalendarForm, DefinitionForm, HolidayForm
-from portal.auth.forms import EmptyForm
 from portal.formatting import format_hours
+from portal.forms import EmptyForm
 from portal.htmx import is_htmx, redirect_to
-from portal.policy import role_required
+from portal.policy import permission_required
 from portal.services import requests as svc
 from portal.services import sla_admin
 from portal.services.errors import Conflict, ServiceError, ValidationFailed
@@ -69,7 +69,7 @@ def _definition_values(form: DefinitionForm, include_pair: bool) -> dict:
 
 
 @bp.route("/sla", methods=["GET", "POST"])
-@role_required("admin")
+@permission_required("sla.configure")
 def sla_definitions():
     """List definitions and add new ones."""
     if request.method == "GET":
@@ -92,7 +92,7 @@ def sla_definitions():
 
 
 @bp.route("/sla/<int:definition_id>", methods=["GET", "POST"])
-@role_required("admin")
+@permission_required("sla.configure")
 def edit_sla_definition(definition_id: int):
     """Edit one definition inline (category and priority stay)."""
     definition = sla_admin.get_definition(definition_id)
@@ -117,7 +117,7 @@ def edit_sla_definition(definition_id: int):
 
 
 @bp.post("/sla/<int:definition_id>/active")
-@role_required("admin")
+@permission_required("sla.configure")
 def toggle_sla_definition(definition_id: int):
     """Activate or deactivate a definition."""
     if not EmptyForm().validate_on_submit():
@@ -156,7 +156,7 @@ def _calendars_page(form: CalendarForm | None = None, message: str | None = None
 
 
 @bp.route("/calendars", methods=["GET", "POST"])
-@role_required("admin")
+@permission_required("sla.configure")
 def calendars():
     """List business calendars and add new ones."""
     if request.method == "GET":
@@ -184,8 +184,16 @@ def _calendar_page(cal, form=None, holiday_form=None, message=None, status=200):
     return current_app.make_response((render_template(template, **context), status))
 
 
+def _calendar_saved(cal, message: str):
+    """After a calendar change: a plain post redirects (a reload never re-posts); HTMX gets the panel."""
+    if not is_htmx():
+        flash(message, "success")
+        return redirect_to(url_for("admin.edit_calendar", calendar_id=cal.id))
+    return _calendar_page(cal, message=message)
+
+
 @bp.route("/calendars/<int:calendar_id>", methods=["GET", "POST"])
-@role_required("admin")
+@permission_required("sla.configure")
 def edit_calendar(calendar_id: int):
     """Edit a calendar's zone, days and hours; manage its holidays."""
     cal = sla_admin.get_calendar(calendar_id)
@@ -200,11 +208,11 @@ def edit_calendar(calendar_id: int):
     except ValidationFailed as exc:
         _place_errors(form, exc)
         return _calendar_page(cal, form=form, status=exc.status)
-    return _calendar_page(cal, message="Calendar saved." + (f" {note}" if note else ""))
+    return _calendar_saved(cal, "Calendar saved." + (f" {note}" if note else ""))
 
 
 @bp.post("/calendars/<int:calendar_id>/holidays")
-@role_required("admin")
+@permission_required("sla.configure")
 def add_holiday(calendar_id: int):
     """Add a holiday."""
     cal = sla_admin.get_calendar(calendar_id)
@@ -217,15 +225,14 @@ def add_holiday(calendar_id: int):
     except ValidationFailed as exc:
         _place_errors(form, exc)
         return _calendar_page(cal, holiday_form=form, status=exc.status)
-    message = f"{holiday.name} ({holiday.day.isoformat()}) added." + (f" {note}" if note else "")
-    return _calendar_page(cal, message=message)
+    return _calendar_saved(cal, f"{holiday.name} ({holiday.day.isoformat()}) added." + (f" {note}" if note else ""))
 
 
 @bp.post("/holidays/<int:holiday_id>/delete")
-@role_required("admin")
+@permission_required("sla.configure")
 def remove_holiday(holiday_id: int):
     """Remove a holiday."""
     if not EmptyForm().validate_on_submit():
         return render_template("errors/error.html", status=400, title="The form expired", message=None), 400
     cal = sla_admin.remove_holiday(current_user, holiday_id)
-    return _calendar_page(cal, message="Holiday removed.")
+    return _calendar_saved(cal, "Holiday removed.")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
-from flask import current_app, g, jsonify, url_for
+from flask import current_app, g, jsonify, request, url_for
 
 from portal.api import bp
+from portal.api.auth import token_required
 from portal.api.openapi import openapi_document
 from portal.api.schemas import comment_json, iso, parse_body, request_json
 from portal.extensions import csrf, limiter
 from portal.services import requests as svc
 from portal.services import users
+from portal.services.errors import ValidationFailed
 from portal.web import json_error
 
 csrf.exempt(bp)
@@ -19,28 +19,8 @@ csrf.exempt(bp)
 REQUEST_FIELDS = {
     "title": (str, False), "description": (str, False), "category": (str, False), "priority": (str, False),
 }
-PATCH_FIELDS = {**REQUEST_FIELDS, "status": (str, False), "assignee_id": (int, True)}
+PATCH_FIELDS = {**REQUEST_FIELDS, "status": (str, False), "assignee_id": (int, True), "version": (int, False)}
 COMMENT_FIELDS = {"body": (str, False), "internal": (bool, False)}
-
-
-def token_required(view):
-    """401 unless `Authorization: Bearer <token>` names an active user's unexpired token."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        from flask import request
-
-        header = request.headers.get("Authorization", "")
-        scheme, _, raw = header.partition(" ")
-        user = users.user_for_token(raw.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
-            response = json_error(401, "unauthorized", "Send a valid bearer token (POST /api/v1/auth/token).")
-            response[0].headers["WWW-Authenticate"] = 'Bearer realm="api"'
-            return response
-        g.api_user = user
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 @bp.post("/auth/token")
@@ -60,8 +40,6 @@ def create_token():
 @token_required
 def list_service_requests():
     """The caller's visible requests, filtered and paginated."""
-    from flask import request
-
     filters = svc.parse_filters(request.args, default_per_page=25, strict=True)
     page = svc.list_requests(g.api_user, filters)
     return jsonify({
@@ -77,7 +55,7 @@ def create_service_request():
     body = parse_body(REQUEST_FIELDS, required=("title", "description", "category"))
     req = svc.create_request(g.api_user, body["title"], body["description"], body["category"],
                              body.get("priority", "medium"))
-    response = jsonify(request_json(req))
+    response = with_etag(jsonify(request_json(req)), req)
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_service_request", request_id=req.id)
     return response
@@ -88,19 +66,24 @@ def create_service_request():
 def get_service_request(request_id: int):
     """One request with the comments the caller may see."""
     req = svc.get_request(g.api_user, request_id)
-    comments = [e.comment for e in svc.timeline(g.api_user, req) if e.kind == "comment"]
-    return jsonify({**request_json(req), "comments": [comment_json(c) for c in comments]})
+    comments = svc.visible_comments(g.api_user, req)
+    return with_etag(jsonify({**request_json(req), "comments": [comment_json(c) for c in comments]}), req)
 
 
 @bp.patch("/service-requests/<int:request_id>")
 @token_required
 def update_service_request(request_id: int):
-    """Change fields, status or assignee; all or nothing."""
+    """Change fields, status or assignee; all or nothing.
+
+    Send the version you read (`If-Match` with the ETag of GET, or a `version` field) and a
+    change made meanwhile by someone else is refused with 409 instead of being overwritten.
+    """
     body = parse_body(PATCH_FIELDS)
+    expected = expected_version(body.pop("version", None))
     if not body:
         return json_error(422, "validation_error", "Send at least one field to change.")
-    req = svc.update_request(g.api_user, request_id, body)
-    return jsonify(request_json(req))
+    req = svc.update_request(g.api_user, request_id, body, expected)
+    return with_etag(jsonify(request_json(req)), req)
 
 
 @bp.post("/service-requests/<int:request_id>/comments")
@@ -116,3 +99,26 @@ def add_service_request_comment(request_id: int):
 def openapi():
     """The OpenAPI 3 description of this API."""
     return jsonify(openapi_document())
+
+
+def with_etag(response, req):
+    """The request's version as a strong ETag, to send back in If-Match."""
+    response.set_etag(str(req.version))
+    return response
+
+
+def expected_version(body_version: int | None) -> int | None:
+    """The version a write was made from: If-Match (one ETag from GET, or *) or the body's `version`."""
+    header = request.headers.get("If-Match")
+    from_header = None
+    if header is not None and header.strip() != "*":
+        tags = request.if_match
+        tag = next(iter(tags), None) if len(tags.as_set()) == 1 and not tags.star_tag else None
+        from_header = svc.parse_version(tag) if tag is not None and tag.isascii() and tag.isdecimal() else None
+        if from_header is None:
+            raise ValidationFailed({"If-Match": "Send one ETag exactly as GET returned it, e.g. \"3\"."})
+    if body_version is not None:
+        body_version = svc.parse_version(body_version)
+    if from_header is not None and body_version is not None and from_header != body_version:
+        raise ValidationFailed({"version": "The version field and If-Match name different versions."})
+    return from_header if from_header is not None else body_version

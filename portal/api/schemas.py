@@ -84,6 +84,7 @@ def request_json(req: ServiceRequest) -> dict[str, Any]:
         "first_response_at": iso(req.first_response_at),
         "resolved_at": iso(req.resolved_at),
         "closed_at": iso(req.closed_at),
+        "version": req.version,
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, jsonify, request, url_for
 
 from portal.api import bp
-from portal.api.routes import token_required
+from portal.api.auth import token_required
 from portal.api.schemas import (
     NUMBER,
     definition_json,
@@ -14,10 +14,9 @@ from portal.api.schemas import (
     parse_body,
 )
 from portal.models._time import utcnow
-from portal.policy import has_role
+from portal.policy import require
 from portal.services import requests as svc
 from portal.services import sla, sla_admin, sla_reports
-from portal.services.errors import Forbidden
 
 DEFINITION_FIELDS = {
     "category": (str, False), "priority": (str, False),
@@ -29,16 +28,11 @@ PATCH_DEFINITION_FIELDS = {**DEFINITION_FIELDS, "apply_to_open": (bool, False)}
 EXEMPTION_FIELDS = {"exemption_type": (str, False), "reason": (str, False), "duration_hours": (NUMBER, True)}
 
 
-def _require(minimum: str, what: str) -> None:
-    if not has_role(g.api_user, minimum):
-        raise Forbidden(f"Only {what} can do this.")
-
-
 @bp.get("/sla/definitions")
 @token_required
 def list_sla_definitions():
     """Every SLA definition (staff only)."""
-    _require("agent", "agents, managers and admins")
+    require(g.api_user, "sla.read")
     return jsonify({"definitions": [definition_json(d) for d in sla_admin.list_definitions()]})
 
 
@@ -46,7 +40,7 @@ def list_sla_definitions():
 @token_required
 def create_sla_definition():
     """Add a definition (admin only)."""
-    _require("admin", "admins")
+    require(g.api_user, "sla.configure")
     body = parse_body(DEFINITION_FIELDS, required=("category", "priority", "response_time_hours",
                                                    "resolution_time_hours"))
     definition = sla_admin.create_definition(g.api_user, body)
@@ -60,7 +54,7 @@ def create_sla_definition():
 @token_required
 def update_sla_definition(definition_id: int):
     """Change a definition (admin only); `apply_to_open` rebuilds open clocks in the background."""
-    _require("admin", "admins")
+    require(g.api_user, "sla.configure")
     body = parse_body(PATCH_DEFINITION_FIELDS)
     apply_to_open = body.pop("apply_to_open", False)
     definition, note = sla_admin.update_definition(g.api_user, definition_id, body, apply_to_open)
@@ -80,7 +74,7 @@ def get_sla_metrics(request_id: int):
 @token_required
 def list_sla_exemptions(request_id: int):
     """All exemptions of a request, with which are active now (staff only)."""
-    _require("agent", "agents, managers and admins")
+    require(g.api_user, "sla.read")
     svc.get_request(g.api_user, request_id)
     now = utcnow()
     items = [exemption_json(x, now) for x in sla.list_exemptions(request_id)]
@@ -91,11 +85,11 @@ def list_sla_exemptions(request_id: int):
 @token_required
 def grant_sla_exemption(request_id: int):
     """Grant an exemption (managers and admins)."""
-    _require("manager", "managers and admins")
+    require(g.api_user, "sla.exempt")
     svc.get_request(g.api_user, request_id)
     body = parse_body(EXEMPTION_FIELDS, required=("exemption_type", "reason"))
-    exemption = sla.grant_exemption(request_id, body["reason"], body["exemption_type"],
-                                    body.get("duration_hours"), g.api_user.id)
+    exemption = sla.grant_exemption(g.api_user, request_id, body["reason"], body["exemption_type"],
+                                    body.get("duration_hours"))
     return jsonify(exemption_json(exemption, utcnow())), 201
 
 
@@ -103,9 +97,9 @@ def grant_sla_exemption(request_id: int):
 @token_required
 def revoke_sla_exemption(request_id: int, exemption_id: int):
     """End an exemption now (managers and admins)."""
-    _require("manager", "managers and admins")
+    require(g.api_user, "sla.exempt")
     svc.get_request(g.api_user, request_id)
-    exemption = sla.revoke_exemption(request_id, exemption_id, g.api_user.id)
+    exemption = sla.revoke_exemption(g.api_user, request_id, exemption_id)
     return jsonify(exemption_json(exemption, utcnow()))
 
 
@@ -113,7 +107,7 @@ def revoke_sla_exemption(request_id: int, exemption_id: int):
 @token_required
 def sla_statistics():
     """Breach counts and compliance over the last `days` days (managers and admins)."""
-    _require("manager", "managers and admins")
+    require(g.api_user, "sla.reports")
     days = sla_reports.parse_days(request.args.get("days"))
     return jsonify(sla_reports.statistics(days))
 
@@ -122,6 +116,6 @@ def sla_statistics():
 @token_required
 def sla_compliance():
     """Share of targets met per category, priority, agent and week (managers and admins)."""
-    _require("manager", "managers and admins")
+    require(g.api_user, "sla.reports")
     days = sla_reports.parse_days(request.args.get("days"), default=90)
     return jsonify(sla_reports.compliance_report(days))

@@ -12,6 +12,3 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
     remember = BooleanField("Keep me signed in on this device")
 
-
-class EmptyForm(FlaskForm):
-    """A form with only the CSRF token, for POST-only buttons."""

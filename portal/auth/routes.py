@@ -8,8 +8,9 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 from flask_login import current_user, login_user, logout_user
 
 from portal.auth import bp
-from portal.auth.forms import EmptyForm, LoginForm
+from portal.auth.forms import LoginForm
 from portal.extensions import limiter
+from portal.forms import EmptyForm
 from portal.services import users
 
 

@@ -6,12 +6,12 @@ from flask import render_template
 
 from portal.dashboard import bp
 from portal.models._time import utcnow
-from portal.policy import role_required
+from portal.policy import permission_required
 from portal.services import sla_reports
 
 
 @bp.get("/dashboard")
-@role_required("admin")
+@permission_required("dashboard.admin")
 def dashboard():
     """Summary cards and the breach widget; each part refreshes itself every 30 s."""
     return render_template("dashboard/page.html", summary=sla_reports.dashboard_summary(),
@@ -23,14 +23,14 @@ def _widget_page():
 
 
 @bp.get("/dashboard/summary")
-@role_required("admin")
+@permission_required("dashboard.admin")
 def summary_cards():
     """The summary cards partial."""
     return render_template("dashboard/_summary.html", summary=sla_reports.dashboard_summary())
 
 
 @bp.get("/dashboard/breaches")
-@role_required("admin")
+@permission_required("dashboard.admin")
 def breach_widget():
     """The breach widget partial."""
     return render_template("dashboard/_breaches.html", breaches=_widget_page(), now=utcnow())

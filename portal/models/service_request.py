@@ -26,7 +26,6 @@ DESCRIPTION_MAX = 20_000
 COMMENT_MAX = 20_000
 
 
-
 class Category(db.Model):
     """A request category; `code` is what requests and SLA definitions refer to."""
 
@@ -62,6 +61,11 @@ class ServiceRequest(db.Model):
     first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Optimistic locking: every UPDATE of the row adds one; forms and API writes send the version
+    # they were made from, and a stale one is refused (see services/requests/commands.py).
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     requester: Mapped[User] = relationship(foreign_keys=[requester_id])
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])

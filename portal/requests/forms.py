@@ -48,3 +48,10 @@ class PropertiesForm(FlaskForm):
 
     priority = SelectField("Priority", choices=PRIORITY_CHOICES)
     category = SelectField("Category", validate_choice=False)
+
+
+class TextForm(FlaskForm):
+    """Edit a request's title and description (staff, or the requester while it is open)."""
+
+    title = StringField("Title", validators=[DataRequired(), Length(max=TITLE_MAX)])
+    description = TextAreaField("Description", validators=[DataRequired(), Length(max=DESCRIPTION_MAX)])

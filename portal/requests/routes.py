@@ -1,27 +1,43 @@
-"""Request pages. Thin: parse the form, call one service, render the page or its partial."""
+"""Request pages. Thin: parse the form, call one service, render the page or its partials.
+
+Every change on the request page answers HTMX with the part that was acted on plus, out of
+band, every other part that shows the request (header, description, panel, timeline, SLA
+targets), so the page is current and every form carries the new version in one response.
+"""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, render_template, request, send_file, url_for
+from flask import abort, current_app, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from portal.auth.forms import EmptyForm
+from portal import policy
 from portal.domain import workflow
-from portal.htmx import is_htmx, redirect_to, render_page_or_partial, trigger
+from portal.forms import EmptyForm
+from portal.htmx import form_done, form_refused, is_htmx, render_page_or_partial
 from portal.requests import bp
-from portal.requests.forms import AssignForm, CommentForm, NewRequestForm, PropertiesForm, StatusForm
+from portal.requests.forms import AssignForm, CommentForm, NewRequestForm, PropertiesForm, StatusForm, TextForm
 from portal.services import attachments as files
 from portal.services import requests as svc
 from portal.services import users
-from portal.services.errors import Conflict, Forbidden, ValidationFailed
+from portal.services.errors import ServiceError, ValidationFailed
 from portal.sla.panel import panel_context
+
+# The parts of the request page, each a partial with its own id.
+HEADER = "requests/_header.html"
+DESCRIPTION = "requests/_description.html"
+PANEL = "requests/_panel.html"
+TIMELINE = "requests/_timeline.html"
+COMMENT_FORM = "requests/_comment_form.html"
+SLA_TARGETS = "sla/_targets.html"
+PARTS = (HEADER, DESCRIPTION, PANEL, TIMELINE, SLA_TARGETS)
+TEXT_PREFIX = "edit"  # the editor's title field sits on the page beside the header's title
 
 
 def _uploads(field) -> list[files.Upload]:
     return [files.Upload(f.filename, f.stream) for f in (field.data or []) if getattr(f, "filename", "")]
 
 
-def _apply_errors(form, exc: ValidationFailed | Conflict | Forbidden) -> None:
+def _apply_errors(form, exc: ServiceError) -> None:
     """Show a service's field errors beside the matching form fields."""
     placed = False
     for name, message in exc.fields.items():
@@ -43,7 +59,7 @@ def list_requests():
         "page": page,
         "filters": filters,
         "categories": svc.list_categories(include_inactive=True),
-        "staff": users.list_staff() if current_user.is_staff else [],
+        "staff": users.list_staff() if policy.can(current_user, "requests.triage") else [],
         "sorts": svc.SORTS,
     }
     return render_page_or_partial("requests/list.html", "requests/_table.html", target="request-table", **context)
@@ -65,25 +81,27 @@ def new_request():
         except ValidationFailed as exc:
             _apply_errors(form, exc)
         else:
-            flash(f"Request #{req.id} was created.", "success")
-            return redirect_to(url_for("requests.show_request", request_id=req.id))
+            return form_done(f"Request #{req.id} was created.", url_for("requests.show_request", request_id=req.id))
     if request.method == "POST":
         status = 422
     return render_template("requests/new.html", form=form), status
 
 
-def _detail_context(req, comment_form: CommentForm | None = None) -> dict:
+def _detail_context(req, comment_form: CommentForm | None = None, text_form: TextForm | None = None) -> dict:
     """Everything the detail page and its partials need, for the current user."""
     allowed = workflow.allowed_transitions(req.status, current_user.role)
     assign_form = AssignForm(formdata=None, assignee=str(req.assignee_id or ""))
     props_form = PropertiesForm(formdata=None, priority=req.priority, category=req.category)
-    if current_user.is_staff:
+    if policy.can(current_user, "requests.triage"):
         assign_form.assignee.choices = [("", "Unassigned")] + [(str(u.id), u.name) for u in users.list_staff()]
         props_form.category.choices = [(c.code, c.name) for c in svc.list_categories(include_inactive=True)]
     return {
         **panel_context(req),
         "req": req,
         "comment_form": comment_form or CommentForm(formdata=None),
+        "text_form": text_form or TextForm(formdata=None, prefix=TEXT_PREFIX, title=req.title,
+                                           description=req.description),
+        "can_edit_text": policy.may_edit_text(current_user, req.requester_id, req.status),
         "status_form": StatusForm(formdata=None),
         "allowed_statuses": allowed,
         "assign_form": assign_form,
@@ -105,37 +123,35 @@ def show_request(request_id: int):
 @bp.get("/requests/<int:request_id>/timeline")
 @login_required
 def request_timeline(request_id: int):
-    """Just the timeline, for HTMX refreshes after a change."""
+    """Just the timeline (for a reload of that part alone)."""
     req = svc.get_request(current_user, request_id)
-    return render_template("requests/_timeline.html", req=req, entries=svc.timeline(current_user, req))
+    return render_template(TIMELINE, req=req, entries=svc.timeline(current_user, req))
 
 
-def _panel_response(req, status: int = 200, message: str | None = None):
-    """The side panel after a change, plus an event so the timeline and header refresh."""
-    context = _detail_context(req)
-    context["panel_message"] = message
-    context["panel_ok"] = status < 400
-    response = current_app.make_response((render_template("requests/_panel.html", **context), status))
-    if status < 400:
-        trigger(response, "request-changed")
-    return response
-
-
-def _after_change(req, message: str):
-    if is_htmx():
-        return _panel_response(req, message=message)
-    flash(message, "success")
-    return redirect_to(url_for("requests.show_request", request_id=req.id))
-
-
-def _change_failed(request_id: int, exc):
+@bp.get("/requests/<int:request_id>/header")
+@login_required
+def request_header(request_id: int):
+    """The title block (status, priority and category badges)."""
     req = svc.get_request(current_user, request_id)
-    # The field reasons say what to do ("Choose an active agent..."); the summary alone does not.
-    message = " ".join(dict.fromkeys(exc.fields.values())) or exc.message
-    if is_htmx():
-        return _panel_response(req, status=exc.status, message=message)
-    flash(message, "error")
-    return redirect_to(url_for("requests.show_request", request_id=request_id))
+    return render_template(HEADER, req=req)
+
+
+def _answer(request_id: int, target: str, message: str | None = None, exc: ServiceError | None = None, **extra):
+    """The request page after a change: `target` with the outcome, the other parts out of band.
+
+    Read after the change (or its refusal), so a stale tab now shows the current state.
+    """
+    req = svc.get_request(current_user, request_id)
+    context = _detail_context(req, **extra)
+    back = url_for("requests.show_request", request_id=request_id)
+    others = tuple(p for p in PARTS if p != target)
+    if exc is not None:
+        return form_refused(exc, back, target, context, others)
+    return form_done(message, back, target, context, others)
+
+
+def _version() -> int | None:
+    return svc.parse_version(request.form.get("version"))
 
 
 @bp.post("/requests/<int:request_id>/status")
@@ -143,87 +159,83 @@ def _change_failed(request_id: int, exc):
 def change_status(request_id: int):
     """Move the request along the workflow."""
     form = StatusForm()
-    if not form.validate_on_submit():
-        return _change_failed(request_id, ValidationFailed({"status": "Choose a status."}))
     try:
-        req = svc.change_status(current_user, request_id, form.status.data)
-    except (ValidationFailed, Conflict, Forbidden) as exc:
-        return _change_failed(request_id, exc)
-    return _after_change(req, f"Status changed to {req.status_label.lower()}.")
+        if not form.validate_on_submit():
+            raise ValidationFailed({"status": "Choose a status."})
+        req = svc.change_status(current_user, request_id, form.status.data, _version())
+    except ServiceError as exc:
+        return _answer(request_id, PANEL, exc=exc)
+    return _answer(request_id, PANEL, f"Status changed to {req.status_label.lower()}.")
 
 
 @bp.post("/requests/<int:request_id>/assign")
-@login_required
+@policy.permission_required("requests.triage")
 def assign_request(request_id: int):
     """Assign to me, to an agent, or unassign."""
-    if not current_user.is_staff:
-        abort(403)
     value = request.form.get("assignee", "")
     assignee_id = current_user.id if value == "me" else (value or None)
     try:
-        req = svc.assign(current_user, request_id, assignee_id)
-    except (ValidationFailed, Conflict, Forbidden) as exc:
-        return _change_failed(request_id, exc)
+        req = svc.assign(current_user, request_id, assignee_id, _version())
+    except ServiceError as exc:
+        return _answer(request_id, PANEL, exc=exc)
     who = req.assignee.name if req.assignee else "nobody"
-    return _after_change(req, "You took this request." if req.assignee_id == current_user.id else f"Assigned to {who}.")
+    return _answer(request_id, PANEL,
+                   "You took this request." if req.assignee_id == current_user.id else f"Assigned to {who}.")
 
 
 @bp.post("/requests/<int:request_id>/properties")
-@login_required
+@policy.permission_required("requests.triage")
 def change_properties(request_id: int):
-    """Change priority and category."""
-    if not current_user.is_staff:
-        abort(403)
+    """Change priority and category (the service keeps only what really changed)."""
     form = PropertiesForm()
     form.category.choices = [(c.code, c.name) for c in svc.list_categories(include_inactive=True)]
-    if not form.validate_on_submit():
-        return _change_failed(request_id, ValidationFailed({"priority": "Choose a priority."}))
-    current = svc.get_request(current_user, request_id)
-    # Only what changed: an unchanged category may be one that has since been retired.
-    changes = {name: value for name, value in (("priority", form.priority.data), ("category", form.category.data))
-               if value != getattr(current, name)}
     try:
-        req = svc.update_request(current_user, request_id, changes)
-    except (ValidationFailed, Conflict, Forbidden) as exc:
-        return _change_failed(request_id, exc)
-    return _after_change(req, "Details saved.")
+        if not form.validate_on_submit():
+            raise ValidationFailed({"priority": "Choose a priority."})
+        svc.update_request(current_user, request_id,
+                           {"priority": form.priority.data, "category": form.category.data}, _version())
+    except ServiceError as exc:
+        return _answer(request_id, PANEL, exc=exc)
+    return _answer(request_id, PANEL, "Details saved.")
+
+
+@bp.post("/requests/<int:request_id>/text")
+@login_required
+def edit_text(request_id: int):
+    """Edit the title and description; a stale edit shows the current text beside the unsaved one."""
+    form = TextForm(prefix=TEXT_PREFIX)
+    try:
+        if not form.validate_on_submit():
+            raise ValidationFailed({name: errors[0] for name, errors in form.errors.items()})
+        svc.update_request(current_user, request_id,
+                           {"title": form.title.data, "description": form.description.data}, _version())
+    except ServiceError as exc:
+        return _answer(request_id, DESCRIPTION, exc=exc, text_form=form)
+    return _answer(request_id, DESCRIPTION, "Title and description saved.")
 
 
 @bp.post("/requests/<int:request_id>/comments")
 @login_required
 def add_comment(request_id: int):
-    """Post a reply or internal note; HTMX gets a fresh comment form and a timeline refresh."""
-    req = svc.get_request(current_user, request_id)
+    """Post a reply or internal note; HTMX gets a fresh comment form and the rest of the page."""
+    svc.get_request(current_user, request_id)
     form = CommentForm()
-    status = 200
     if form.validate_on_submit():
         try:
             svc.add_comment(current_user, request_id, form.body.data,
-                            bool(form.internal.data) and current_user.is_staff, _uploads(form.attachments))
-        except (ValidationFailed, Forbidden) as exc:
+                            bool(form.internal.data) and policy.can(current_user, "requests.internal_notes"),
+                            _uploads(form.attachments))
+        except ServiceError as exc:
             _apply_errors(form, exc)
             status = exc.status
         else:
-            if not is_htmx():
-                flash("Your reply was added.", "success")
-                return redirect_to(url_for("requests.show_request", request_id=request_id))
-            response = current_app.make_response(
-                render_template("requests/_comment_form.html", req=req, comment_form=CommentForm(formdata=None),
-                                comment_saved=True))
-            return trigger(response, "request-changed")
+            return _answer(request_id, COMMENT_FORM, "Your reply was added.")
     else:
         status = 422
-    if is_htmx():
-        return render_template("requests/_comment_form.html", req=req, comment_form=form), status
-    return render_template("requests/detail.html", **_detail_context(req, comment_form=form)), status
-
-
-@bp.get("/requests/<int:request_id>/header")
-@login_required
-def request_header(request_id: int):
-    """The title block (status and priority badges), refreshed after changes."""
     req = svc.get_request(current_user, request_id)
-    return render_template("requests/_header.html", req=req)
+    if is_htmx():
+        return render_template(COMMENT_FORM, req=req, comment_form=form), status
+    return render_template("requests/detail.html", **_detail_context(req, comment_form=form)), status
 
 
 @bp.get("/attachments/<int:attachment_id>")

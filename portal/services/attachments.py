@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
+from sqlalchemy import or_, select
 
-from portal.services.errors import ValidationFailed
+from portal import policy
+from portal.extensions import db
+from portal.models import Attachment, Comment, ServiceRequest, User
+from portal.services.errors import NotFound, ValidationFailed
 
 # Extension -> the content type we record and serve. HTML, SVG and scripts are never accepted.
 ALLOWED_TYPES: dict[str, str] = {
@@ -127,3 +131,29 @@ def discard(stored: list[StoredFile]) -> None:
 def path_of(storage_name: str) -> Path:
     """Where a stored file lives on disk."""
     return upload_dir() / storage_name
+
+
+# ---------------------------------------------------------------- who may see which file
+
+def request_attachments(actor: User, req: ServiceRequest) -> list[Attachment]:
+    """Files on the request the actor may see (requesters never see internal-note files)."""
+    stmt = (
+        select(Attachment).outerjoin(Comment, Attachment.comment_id == Comment.id)
+        .where(Attachment.request_id == req.id).order_by(Attachment.created_at, Attachment.id)
+    )
+    if not policy.can(actor, "requests.internal_notes"):
+        stmt = stmt.where(or_(Attachment.comment_id.is_(None), Comment.internal.is_(False)))
+    return list(db.session.scalars(stmt))
+
+
+def get_attachment(actor: User, attachment_id: int) -> Attachment:
+    """An attachment the actor may download; NotFound otherwise."""
+    from portal.services.requests.queries import get_request  # requests import this module
+
+    att = db.session.get(Attachment, attachment_id)
+    if att is None:
+        raise NotFound("No such attachment.")
+    get_request(actor, att.request_id)  # raises NotFound when the request is not visible
+    if att.comment is not None and att.comment.internal and not policy.can(actor, "requests.internal_notes"):
+        raise NotFound("No such attachment.")
+    return att

@@ -6,11 +6,16 @@ import re
 
 from sqlalchemy import func, select
 
+from portal import policy
 from portal.extensions import db
 from portal.models import Category, User
+from portal.policy import SystemActor
 from portal.services import audit
 from portal.services.errors import Conflict, NotFound, ValidationFailed
-from portal.services.text import unstorable_reason
+from portal.services.text import clean_text
+from portal.services.uow import unit_of_work
+
+NAME_MAX = 80
 
 DEFAULT_CATEGORIES = (
     ("hardware", "Hardware", 10),
@@ -38,37 +43,42 @@ def list_all() -> list[Category]:
     return list(db.session.scalars(select(Category).order_by(Category.sort_order, Category.name)))
 
 
-def create_category(actor: User | None, code: str, name: str, sort_order: int | None = None) -> Category:
+def names() -> dict[str, str]:
+    """Category code -> the name people read."""
+    return dict(db.session.execute(select(Category.code, Category.name)).all())
+
+
+def create_category(actor: User | SystemActor, code: str, name: str, sort_order: int | None = None) -> Category:
     """Add a category; requests and SLA definitions can use it at once."""
+    policy.require(actor, "categories.manage")
     code = (code or "").strip().lower() if isinstance(code, str) else ""
-    name = (name or "").strip() if isinstance(name, str) else ""
     errors: dict[str, str] = {}
     if not CODE_PATTERN.match(code):
         errors["code"] = "Use 2-40 lowercase letters, digits, - or _, starting with a letter (e.g. facilities)."
-    if not name or len(name) > 80 or unstorable_reason(name):
-        errors["name"] = unstorable_reason(name) or "Enter a name of at most 80 characters."
+    name = clean_text(errors, "name", name, NAME_MAX, missing="Enter a name.")
     if errors:
         raise ValidationFailed(errors)
     if db.session.get(Category, code) is not None:
         raise Conflict(f"A category with the code '{code}' already exists.", {"code": "This code is in use."})
     if sort_order is None:
         sort_order = (db.session.scalar(select(func.max(Category.sort_order))) or 0) + 10
-    category = Category(code=code, name=name, sort_order=sort_order, active=True)
-    db.session.add(category)
-    # Categories are keyed by their code (in the before/after), not by a number.
-    audit.record(actor, "category.created", "category", 0, None, {"code": code, "name": name})
-    db.session.commit()
+    with unit_of_work():
+        category = Category(code=code, name=name, sort_order=sort_order, active=True)
+        db.session.add(category)
+        # Categories are keyed by their code (in the before/after), not by a number.
+        audit.record(actor, "category.created", "category", 0, None, {"code": code, "name": name})
     return category
 
 
-def set_active(actor: User | None, code: str, active: bool) -> Category:
+def set_active(actor: User | SystemActor, code: str, active: bool) -> Category:
     """Retire a category (existing requests keep it; new requests cannot choose it) or bring it back."""
-    category = db.session.get(Category, code)
-    if category is None:
-        raise NotFound(f"No category '{code}'.")
-    if category.active != active:
-        category.active = active
-        audit.record(actor, "category.activated" if active else "category.retired", "category", 0,
-                     {"code": code, "active": not active}, {"code": code, "active": active})
-        db.session.commit()
+    policy.require(actor, "categories.manage")
+    with unit_of_work():
+        category = db.session.get(Category, code, with_for_update=True, populate_existing=True)
+        if category is None:
+            raise NotFound(f"No category '{code}'.")
+        if category.active != active:
+            category.active = active
+            audit.record(actor, "category.activated" if active else "category.retired", "category", 0,
+                         {"code": code, "active": not active}, {"code": code, "active": active})
     return category

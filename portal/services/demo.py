@@ -24,6 +24,7 @@ from portal.models import (
 from portal.models._time import utcnow
 from portal.services import sla
 from portal.services.categories import DEFAULT_CATEGORIES, ensure_default_categories
+from portal.services.uow import unit_of_work
 from portal.services.users import hash_password
 
 DEMO_PASSWORD = "demo-password"
@@ -144,38 +145,38 @@ def create_demo_data(seed: int = 7, count: int = 300, only_if_empty: bool = Fals
     """Create the demo accounts, SLA rules and requests; None when `only_if_empty` and users exist."""
     if only_if_empty and db.session.scalar(select(func.count()).select_from(User)):
         return None
-    ensure_default_categories()
-    ensure_demo_sla()
-    rng = random.Random(seed)
-    password_hash = hash_password(DEMO_PASSWORD)
-    people: dict[str, list[User]] = {role: [] for role in workflow.ROLES}
-    for email, name, role in DEMO_USERS:
-        user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-        if user is None:
-            user = User(email=email, name=name, role=role, password_hash=password_hash, active=True)
-            db.session.add(user)
-        people[user.role].append(user)
-    db.session.flush()
-    agents = people["agent"] + people["manager"]
-    requesters = people["requester"]
-    now = utcnow()
-    created = 0
-    for _ in range(count):
-        category = rng.choices(list(TITLES), [30, 30, 15, 15, 10])[0]
-        priority = rng.choices(workflow.PRIORITIES, [25, 45, 22, 8])[0]
-        start = now - timedelta(minutes=rng.randint(10, 60 * 24 * 60))
-        status = _status_for_age(rng, (now - start).total_seconds() / 86400)
-        requester = rng.choice(requesters)
-        assignee = None if status == "open" and rng.random() < 0.7 else rng.choice(agents)
-        _make_request(rng, now, start, category, priority, status, requester, assignee)
-        created += 1
-    for title, category, priority, minutes_ago in (
-            ("Email server unreachable for the sales team", "network", "critical", 25),
-            ("Payroll system login fails for everyone in finance", "access", "high", 300)):
-        _make_request(rng, now, now - timedelta(minutes=minutes_ago), category, priority, "open",
-                      requesters[0], None, title=title)
-        created += 1
-    db.session.commit()
+    with unit_of_work():
+        ensure_default_categories()
+        ensure_demo_sla()
+        rng = random.Random(seed)
+        password_hash = hash_password(DEMO_PASSWORD)
+        people: dict[str, list[User]] = {role: [] for role in workflow.ROLES}
+        for email, name, role in DEMO_USERS:
+            user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+            if user is None:
+                user = User(email=email, name=name, role=role, password_hash=password_hash, active=True)
+                db.session.add(user)
+            people[user.role].append(user)
+        db.session.flush()
+        agents = people["agent"] + people["manager"]
+        requesters = people["requester"]
+        now = utcnow()
+        created = 0
+        for _ in range(count):
+            category = rng.choices(list(TITLES), [30, 30, 15, 15, 10])[0]
+            priority = rng.choices(workflow.PRIORITIES, [25, 45, 22, 8])[0]
+            start = now - timedelta(minutes=rng.randint(10, 60 * 24 * 60))
+            status = _status_for_age(rng, (now - start).total_seconds() / 86400)
+            requester = rng.choice(requesters)
+            assignee = None if status == "open" and rng.random() < 0.7 else rng.choice(agents)
+            _make_request(rng, now, start, category, priority, status, requester, assignee)
+            created += 1
+        for title, category, priority, minutes_ago in (
+                ("Email server unreachable for the sales team", "network", "critical", 25),
+                ("Payroll system login fails for everyone in finance", "access", "high", 300)):
+            _make_request(rng, now, now - timedelta(minutes=minutes_ago), category, priority, "open",
+                          requesters[0], None, title=title)
+            created += 1
     _replay_checks(now - timedelta(days=61), now)
     _demo_exemptions(people["manager"][0], now)
     return DemoResult(users=len(DEMO_USERS), requests=created)
@@ -252,4 +253,4 @@ def _demo_exemptions(manager: User, now: datetime) -> None:
     reasons = [("Waiting for the vendor's replacement part (RMA 55121)", 24),
                ("Customer is travelling; agreed to pick this up on their return", None)]
     for req, (reason, hours) in zip(candidates, reasons, strict=False):
-        sla.grant_exemption(req.id, reason, "resolution", hours, manager.id, now=now - timedelta(hours=1))
+        sla.grant_exemption(manager, req.id, reason, "resolution", hours, now=now - timedelta(hours=1))

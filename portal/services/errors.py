@@ -44,3 +44,38 @@ class Conflict(ServiceError):
 
     status = 409
     code = "conflict"
+
+
+class StaleChange(Conflict):
+    """The thing changed since the user saw it: their change is refused, never applied on top.
+
+    `changed_by` and `changed_at` say who changed it last and when, so the page can say
+    "Changed by Alex Agent at 14:02 — here is the current state"; `version` is the current one.
+    """
+
+    code = "stale_version"
+
+    def __init__(self, what: str, version: int, changed_by: str | None, changed_at=None):
+        self.version = version
+        self.changed_by = changed_by
+        self.changed_at = changed_at
+        self.what = what
+        who = f" by {changed_by}" if changed_by else ""
+        when = f" at {changed_at:%H:%M} UTC" if changed_at else ""
+        super().__init__(f"{what} was changed{who}{when} since you opened it — here is the current state. "
+                         "Your change was not saved; check it and try again.")
+
+
+UNIQUE_VIOLATION = "23505"
+SAME_MOMENT = "Someone else saved a conflicting change at the same moment. Reload and try again."
+
+
+def conflict_from_integrity(exc: Exception) -> Conflict | None:
+    """A unique violation (two saves raced past the same check) as a 409; None for anything else.
+
+    Other integrity errors (a CHECK, a foreign key) mean our own checks missed something: they
+    stay errors, to be logged with their detail and fixed.
+    """
+    if getattr(getattr(exc, "orig", None), "pgcode", None) == UNIQUE_VIOLATION:
+        return Conflict(SAME_MOMENT)
+    return None

@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import joinedload
 
+from portal import policy
 from portal.domain import sla_clock
 from portal.domain.workflow import OPEN_STATUSES
 from portal.extensions import db
@@ -32,8 +33,9 @@ from portal.models import (
 from portal.models._time import utcnow
 from portal.models.sla import EXEMPTION_TYPES, TARGETS
 from portal.services import audit
-from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from portal.services.text import unstorable_reason
+from portal.services.errors import Conflict, NotFound, ValidationFailed
+from portal.services.text import clean_text
+from portal.services.uow import unit_of_work
 
 REASON_MAX = 2000
 DURATION_MAX_HOURS = 24 * 365
@@ -312,24 +314,20 @@ def _parse_duration(duration_hours: Any) -> Decimal | None:
     return value.quantize(Decimal("0.01"))
 
 
-def grant_exemption(request_id: int, reason: str, exemption_type: str, duration_hours: Any,
-                    granted_by_id: int, now: datetime | None = None) -> SlaExemption:
-    """Exempt a target (or both) of a request from breaching, for some hours or until revoked."""
-    now = now or utcnow()
-    granter = db.session.get(User, granted_by_id)
-    if granter is None or not granter.active or granter.role not in ("manager", "admin"):
-        raise Forbidden("Only managers and admins can grant SLA exemptions.")
-    req = db.session.get(ServiceRequest, request_id)
-    if req is None:
-        raise NotFound(f"Request #{request_id} was not found.")
+def _lock_clock(actor: User, request_id: int) -> SlaMetric:
+    """Lock the request row, then its clock (always in this order), for an exemption change."""
+    from portal.services.requests.commands import lock_request  # requests import this module
+
+    lock_request(actor, request_id)
+    metric = get_metric(request_id, for_update=True)
+    if metric is None or metric.definition_id is None:
+        raise Conflict("This request has no SLA, so there is nothing to exempt.")
+    return metric
+
+
+def _check_exemption(reason: Any, exemption_type: Any, duration_hours: Any) -> tuple[str, Decimal | None]:
     errors: dict[str, str] = {}
-    reason = (reason or "").strip() if isinstance(reason, str) else ""
-    if not reason:
-        errors["reason"] = "Say why the exemption is needed."
-    elif len(reason) > REASON_MAX:
-        errors["reason"] = f"Use at most {REASON_MAX} characters."
-    elif unstorable_reason(reason):
-        errors["reason"] = unstorable_reason(reason)
+    reason = clean_text(errors, "reason", reason, REASON_MAX, missing="Say why the exemption is needed.")
     if exemption_type not in EXEMPTION_TYPES:
         errors["exemption_type"] = f"Choose one of: {', '.join(EXEMPTION_TYPES)}."
     try:
@@ -339,59 +337,58 @@ def grant_exemption(request_id: int, reason: str, exemption_type: str, duration_
         duration = None
     if errors:
         raise ValidationFailed(errors)
-    metric = get_metric(request_id, for_update=True)
-    if metric is None or metric.definition_id is None:
-        db.session.rollback()
-        raise Conflict("This request has no SLA, so there is nothing to exempt.")
-    try:
+    return reason, duration
+
+
+def grant_exemption(actor: User, request_id: int, reason: str, exemption_type: str, duration_hours: Any,
+                    now: datetime | None = None) -> SlaExemption:
+    """Exempt a target (or both) of a request from breaching, for some hours or until revoked."""
+    policy.require(actor, "sla.exempt")
+    reason, duration = _check_exemption(reason, exemption_type, duration_hours)
+    with unit_of_work():
+        now = now or utcnow()
+        metric = _lock_clock(actor, request_id)
         exemption = SlaExemption(
             request_id=request_id, exemption_type=exemption_type, reason=reason, duration_hours=duration,
-            granted_by_id=granter.id, granted_at=now,
+            granted_by_id=actor.id, granted_at=now,
             expires_at=now + timedelta(hours=float(duration)) if duration is not None else None,
         )
         db.session.add(exemption)
         db.session.flush()
         for target in _targets_of(exemption_type):
-            record_event(request_id, "exempted", now, target, granter, {
+            record_event(request_id, "exempted", now, target, actor, {
                 "exemption_id": exemption.id, "reason": reason, "duration_hours": as_float(duration)})
-        audit.record(granter, "sla.exemption_granted", "service_request", request_id, None, {
+        audit.record(actor, "sla.exemption_granted", "service_request", request_id, None, {
             "exemption_id": exemption.id, "type": exemption_type, "duration_hours": as_float(duration),
             "reason": reason})
         recompute(metric, now)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
     return exemption
 
 
-def revoke_exemption(request_id: int, exemption_id: int, revoked_by_id: int,
-                     now: datetime | None = None) -> SlaExemption:
-    """End an exemption of this request now; the clock counts again from this moment."""
-    now = now or utcnow()
-    revoker = db.session.get(User, revoked_by_id)
-    if revoker is None or not revoker.active or revoker.role not in ("manager", "admin"):
-        raise Forbidden("Only managers and admins can revoke SLA exemptions.")
-    exemption = db.session.get(SlaExemption, exemption_id)
-    if exemption is None or exemption.request_id != request_id:
-        raise NotFound("No such exemption on this request.")
-    metric = get_metric(request_id, for_update=True)
-    if not exemption.is_active(now):
-        db.session.rollback()
-        raise Conflict("This exemption has already ended.")
-    try:
+def revoke_exemption(actor: User, request_id: int, exemption_id: int, now: datetime | None = None) -> SlaExemption:
+    """End an exemption of this request now; the clock counts again from this moment.
+
+    The exemption is read after the request is locked, so of two revokes at once the second
+    sees the first one's end and is refused.
+    """
+    policy.require(actor, "sla.exempt")
+    with unit_of_work():
+        now = now or utcnow()
+        metric = _lock_clock(actor, request_id)
+        exemption = db.session.scalar(
+            select(SlaExemption).where(SlaExemption.id == exemption_id, SlaExemption.request_id == request_id)
+            .execution_options(populate_existing=True))
+        if exemption is None:
+            raise NotFound("No such exemption on this request.")
+        if not exemption.is_active(now):
+            raise Conflict("This exemption has already ended.")
         exemption.revoked_at = now
-        exemption.revoked_by_id = revoker.id
+        exemption.revoked_by_id = actor.id
         for target in _targets_of(exemption.exemption_type):
-            record_event(request_id, "exemption_revoked", now, target, revoker, {"exemption_id": exemption.id})
-        audit.record(revoker, "sla.exemption_revoked", "service_request", request_id, None,
+            record_event(request_id, "exemption_revoked", now, target, actor, {"exemption_id": exemption.id})
+        audit.record(actor, "sla.exemption_revoked", "service_request", request_id, None,
                      {"exemption_id": exemption.id})
-        if metric is not None:
-            recompute(metric, now)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
+        recompute(metric, now)
     return exemption
 
 
@@ -461,12 +458,13 @@ def check_all_breaches(now: datetime | None = None) -> list[dict[str, Any]]:
     """
     now = now or utcnow()
     found: dict[int, list[dict[str, Any]]] = {}
-    for target in TARGETS:
-        sql = _BREACH_SQL.format(t=target, other=_OTHER[target], done=_DONE_COLUMN[target])
-        for request_id, due_at in db.session.execute(text(sql), {"now": now}):
-            overdue = round((now - due_at).total_seconds() / 3600, 2)
-            found.setdefault(request_id, []).append({"type": target, "hours_overdue": overdue})
     result: list[dict[str, Any]] = []
+    with unit_of_work():
+        for target in TARGETS:
+            sql = _BREACH_SQL.format(t=target, other=_OTHER[target], done=_DONE_COLUMN[target])
+            for request_id, due_at in db.session.execute(text(sql), {"now": now}):
+                overdue = round((now - due_at).total_seconds() / 3600, 2)
+                found.setdefault(request_id, []).append({"type": target, "hours_overdue": overdue})
     if found:
         rows = db.session.execute(
             select(ServiceRequest.id, ServiceRequest.title, ServiceRequest.priority)
@@ -475,7 +473,6 @@ def check_all_breaches(now: datetime | None = None) -> list[dict[str, Any]]:
             result.append({"request_id": request_id, "title": title, "priority": priority,
                            "breaches": found[request_id]})
         result.sort(key=lambda r: -max(b["hours_overdue"] for b in r["breaches"]))
-    db.session.commit()
     return result
 
 
@@ -483,10 +480,10 @@ def check_at_risk(now: datetime | None = None) -> int:
     """Flag targets past their warning point (75% of the window by default), once; returns how many."""
     now = now or utcnow()
     flagged = 0
-    for target in TARGETS:
-        sql = _AT_RISK_SQL.format(t=target, done=_DONE_COLUMN[target])
-        flagged += db.session.execute(text(sql), {"now": now}).scalar_one()
-    db.session.commit()
+    with unit_of_work():
+        for target in TARGETS:
+            sql = _AT_RISK_SQL.format(t=target, done=_DONE_COLUMN[target])
+            flagged += db.session.execute(text(sql), {"now": now}).scalar_one()
     return flagged
 
 

@@ -11,13 +11,17 @@ from zoneinfo import available_timezones
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from portal import policy
 from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, PRIORITY_RANK, STATUSES
 from portal.extensions import db
-from portal.models import BusinessCalendarRecord, Category, Holiday, SlaDefinition, SlaMetric, User
+from portal.models import BusinessCalendarRecord, Category, Holiday, ServiceRequest, SlaDefinition, SlaMetric, User
 from portal.models._time import utcnow
+from portal.paging import as_id, whole_number
+from portal.policy import SystemActor
 from portal.services import audit, sla
-from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from portal.services.text import unstorable_reason
+from portal.services.errors import Conflict, NotFound, ValidationFailed
+from portal.services.text import clean_text
+from portal.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 HOURS_MAX = Decimal(24 * 365)
@@ -26,11 +30,7 @@ DEFINITION_FIELDS = ("category", "priority", "response_time_hours", "resolution_
 CALENDAR_FIELDS = ("name", "timezone", "working_days", "opens", "closes")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 REBUILD_BATCH = 500
-
-
-def _require_admin(actor: User | None) -> None:
-    if actor is not None and actor.role != "admin":
-        raise Forbidden("Only admins can change SLA definitions and calendars.")
+NAME_MAX = 80  # calendar and holiday names
 
 
 def _hours(errors: dict[str, str], name: str, value: Any) -> Decimal | None:
@@ -67,8 +67,10 @@ def list_definitions() -> list[SlaDefinition]:
     return sorted(rows, key=lambda d: (not d.is_active, d.category, PRIORITY_RANK[d.priority], d.id))
 
 
-def get_definition(definition_id: int) -> SlaDefinition:
-    definition = db.session.get(SlaDefinition, definition_id)
+def get_definition(definition_id: int, for_update: bool = False) -> SlaDefinition:
+    """The definition (locked until the unit of work ends with `for_update`); NotFound otherwise."""
+    definition = db.session.get(SlaDefinition, definition_id, with_for_update=for_update,
+                                populate_existing=for_update)
     if definition is None:
         raise NotFound(f"SLA definition {definition_id} was not found.")
     return definition
@@ -102,11 +104,10 @@ def _validate_definition(values: dict[str, Any], current: SlaDefinition | None) 
         cal = values["calendar_id"]
         if cal in (None, ""):
             clean["calendar_id"] = None
-        elif isinstance(cal, bool) or not str(cal).isascii() or not str(cal).isdecimal() \
-                or db.session.get(BusinessCalendarRecord, int(cal)) is None:
+        elif as_id(cal) is None or db.session.get(BusinessCalendarRecord, as_id(cal)) is None:
             errors["calendar_id"] = "Choose a business calendar, or none for 24x7."
         else:
-            clean["calendar_id"] = int(cal)
+            clean["calendar_id"] = as_id(cal)
     if "pause_statuses" in values:
         statuses = values["pause_statuses"]
         if not isinstance(statuses, list | tuple) or any(
@@ -116,11 +117,10 @@ def _validate_definition(values: dict[str, Any], current: SlaDefinition | None) 
             clean["pause_statuses"] = [s for s in STATUSES if s in statuses]
     if "at_risk_percent" in values:
         pct = values["at_risk_percent"]
-        if isinstance(pct, bool) or not isinstance(pct, int | str) or not str(pct).isdecimal() \
-                or not 1 <= int(pct) <= 99:
+        if whole_number(pct, 1, 99) is None:
             errors["at_risk_percent"] = "Use a whole percentage between 1 and 99."
         else:
-            clean["at_risk_percent"] = int(pct)
+            clean["at_risk_percent"] = whole_number(pct, 1, 99)
     if "is_active" in values:
         if not isinstance(values["is_active"], bool):
             errors["is_active"] = "Must be true or false."
@@ -141,41 +141,41 @@ def _check_single_active(category: str, priority: str, exclude_id: int | None) -
                        {"priority": "An active definition exists for this category and priority."})
 
 
-def create_definition(actor: User | None, values: dict[str, Any]) -> SlaDefinition:
+def create_definition(actor: User | SystemActor, values: dict[str, Any]) -> SlaDefinition:
     """Add a definition; new requests of that (category, priority) use it from now on."""
-    _require_admin(actor)
+    policy.require(actor, "sla.configure")
     clean = _validate_definition(values, None)
     clean.setdefault("is_active", True)
     if clean["is_active"]:
         _check_single_active(clean["category"], clean["priority"], None)
-    definition = SlaDefinition(**clean)
-    db.session.add(definition)
-    db.session.flush()
-    audit.record(actor, "sla_definition.created", "sla_definition", definition.id, None, _snapshot(definition))
-    db.session.commit()
+    with unit_of_work():
+        definition = SlaDefinition(**clean)
+        db.session.add(definition)
+        db.session.flush()
+        audit.record(actor, "sla_definition.created", "sla_definition", definition.id, None, _snapshot(definition))
     return definition
 
 
-def update_definition(actor: User | None, definition_id: int, values: dict[str, Any],
+def update_definition(actor: User | SystemActor, definition_id: int, values: dict[str, Any],
                       apply_to_open: bool = False) -> tuple[SlaDefinition, str | None]:
     """Change a definition. Open clocks keep their copied targets unless `apply_to_open`,
     which rebuilds them in the background; returns the definition and a note for the user."""
-    _require_admin(actor)
-    definition = get_definition(definition_id)
-    clean = _validate_definition(values, definition)
-    if clean.get("is_active") and not definition.is_active:
-        _check_single_active(definition.category, definition.priority, definition.id)
-    before = _snapshot(definition)
-    for key, value in clean.items():
-        setattr(definition, key, value)
-    after = _snapshot(definition)
+    policy.require(actor, "sla.configure")
+    with unit_of_work():
+        definition = get_definition(definition_id, for_update=True)
+        clean = _validate_definition(values, definition)
+        if clean.get("is_active") and not definition.is_active:
+            _check_single_active(definition.category, definition.priority, definition.id)
+        before = _snapshot(definition)
+        for key, value in clean.items():
+            setattr(definition, key, value)
+        after = _snapshot(definition)
+        if after != before:
+            definition.updated_at = utcnow()
+            changed = [k for k in after if after[k] != before[k]]
+            audit.record(actor, "sla_definition.updated", "sla_definition", definition.id,
+                         {k: before[k] for k in changed}, {k: after[k] for k in changed})
     note = None
-    if after != before:
-        definition.updated_at = utcnow()
-        changed = [k for k in after if after[k] != before[k]]
-        audit.record(actor, "sla_definition.updated", "sla_definition", definition.id,
-                     {k: before[k] for k in changed}, {k: after[k] for k in changed})
-    db.session.commit()
     if apply_to_open:
         note = schedule_rebuild(definition_id=definition.id)
     return definition, note
@@ -201,41 +201,59 @@ def rebuild_open_clocks(definition_id: int | None = None, calendar_id: int | Non
     """Recompute every open clock under the current rules of a definition or calendar, in batches.
 
     Each rebuilt clock takes the definition's current targets and gets a 'recalculated' event.
+    Each batch is one unit of work that locks its requests, then their clocks (the order every
+    change to a request uses), and re-checks under the lock that each clock still qualifies, so
+    a request closed or reclassified meanwhile is left as its own change made it.
     """
     now = now or utcnow()
-    stmt = select(SlaMetric.id).where(SlaMetric.status.in_(OPEN_STATUSES)).order_by(SlaMetric.id)
-    if definition_id is not None:
-        stmt = stmt.where(SlaMetric.definition_id == definition_id)
-    if calendar_id is not None:
-        stmt = stmt.where(SlaMetric.calendar_id == calendar_id)
-    ids = list(db.session.scalars(stmt))
-    calendar = db.session.get(BusinessCalendarRecord, calendar_id) if calendar_id is not None else None
+
+    def qualifying(stmt):
+        stmt = stmt.where(SlaMetric.status.in_(OPEN_STATUSES))
+        if definition_id is not None:
+            stmt = stmt.where(SlaMetric.definition_id == definition_id)
+        if calendar_id is not None:
+            stmt = stmt.where(SlaMetric.calendar_id == calendar_id)
+        return stmt
+
+    request_ids = list(db.session.scalars(qualifying(select(SlaMetric.request_id)).order_by(SlaMetric.request_id)))
     done = 0
-    for start in range(0, len(ids), batch_size):
-        for metric in db.session.scalars(select(SlaMetric).where(SlaMetric.id.in_(ids[start:start + batch_size]))):
-            old = {"response_hours": sla.as_float(metric.response_target_hours),
-                   "resolution_hours": sla.as_float(metric.resolution_target_hours),
-                   "calendar": metric.calendar}
-            if definition_id is not None:
-                # A definition change: the clock takes the definition's current targets and calendar.
-                definition = db.session.get(SlaDefinition, definition_id)
-                old_pause = list(metric.pause_statuses)
-                sla.copy_targets(metric, definition)
-                sla.align_pause(metric, old_pause, now)
-            else:
-                # A calendar change: only the calendar's rules are refreshed; targets stay as copied.
-                metric.calendar = sla.calendar_snapshot(calendar)
-            sla.record_event(metric.request_id, "recalculated", now, detail={
-                "reason": "rules_changed", "definition_id": definition_id, "calendar_id": calendar_id, "from": old,
-                "to": {"response_hours": sla.as_float(metric.response_target_hours),
-                       "resolution_hours": sla.as_float(metric.resolution_target_hours),
-                       "calendar": metric.calendar}})
-            sla.recompute(metric, now)
-            done += 1
-        db.session.commit()
+    for start in range(0, len(request_ids), batch_size):
+        batch = request_ids[start:start + batch_size]
+        with unit_of_work():
+            db.session.execute(select(ServiceRequest.id).where(ServiceRequest.id.in_(batch))
+                               .order_by(ServiceRequest.id).with_for_update())
+            definition = db.session.get(SlaDefinition, definition_id) if definition_id is not None else None
+            calendar = db.session.get(BusinessCalendarRecord, calendar_id) if calendar_id is not None else None
+            metrics = db.session.scalars(
+                qualifying(select(SlaMetric)).where(SlaMetric.request_id.in_(batch)).order_by(SlaMetric.request_id)
+                .with_for_update().execution_options(populate_existing=True))
+            for metric in metrics:
+                _rebuild_one(metric, definition, calendar, definition_id, calendar_id, now)
+                done += 1
         if progress:
-            progress(done, len(ids))
+            progress(done, len(request_ids))
     return done
+
+
+def _rebuild_one(metric: SlaMetric, definition: SlaDefinition | None, calendar: BusinessCalendarRecord | None,
+                 definition_id: int | None, calendar_id: int | None, now: datetime) -> None:
+    old = {"response_hours": sla.as_float(metric.response_target_hours),
+           "resolution_hours": sla.as_float(metric.resolution_target_hours),
+           "calendar": metric.calendar}
+    if definition_id is not None:
+        # A definition change: the clock takes the definition's current targets and calendar.
+        old_pause = list(metric.pause_statuses)
+        sla.copy_targets(metric, definition)
+        sla.align_pause(metric, old_pause, now)
+    else:
+        # A calendar change: only the calendar's rules are refreshed; targets stay as copied.
+        metric.calendar = sla.calendar_snapshot(calendar)
+    sla.record_event(metric.request_id, "recalculated", now, detail={
+        "reason": "rules_changed", "definition_id": definition_id, "calendar_id": calendar_id, "from": old,
+        "to": {"response_hours": sla.as_float(metric.response_target_hours),
+               "resolution_hours": sla.as_float(metric.resolution_target_hours),
+               "calendar": metric.calendar}})
+    sla.recompute(metric, now)
 
 
 # ---------------------------------------------------------------- calendars
@@ -246,8 +264,10 @@ def list_calendars() -> list[BusinessCalendarRecord]:
                                    .order_by(BusinessCalendarRecord.name)))
 
 
-def get_calendar(calendar_id: int) -> BusinessCalendarRecord:
-    cal = db.session.get(BusinessCalendarRecord, calendar_id)
+def get_calendar(calendar_id: int, for_update: bool = False) -> BusinessCalendarRecord:
+    """The calendar (locked until the unit of work ends with `for_update`); NotFound otherwise."""
+    cal = db.session.get(BusinessCalendarRecord, calendar_id, with_for_update=for_update,
+                         populate_existing=for_update)
     if cal is None:
         raise NotFound(f"Calendar {calendar_id} was not found.")
     return cal
@@ -267,10 +287,8 @@ def _validate_calendar(values: dict[str, Any], current: BusinessCalendarRecord |
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
     if "name" in values or current is None:
-        name = (values.get("name") or "").strip() if isinstance(values.get("name"), str) else ""
-        if not name or len(name) > 80 or unstorable_reason(name):
-            errors["name"] = unstorable_reason(name) or "Enter a name of at most 80 characters."
-        else:
+        name = clean_text(errors, "name", values.get("name"), NAME_MAX, missing="Enter a name.")
+        if "name" not in errors:
             existing = db.session.scalar(select(BusinessCalendarRecord).where(BusinessCalendarRecord.name == name))
             if existing is not None and existing is not current:
                 errors["name"] = "Another calendar has this name."
@@ -304,14 +322,14 @@ def _validate_calendar(values: dict[str, Any], current: BusinessCalendarRecord |
     return clean
 
 
-def create_calendar(actor: User | None, values: dict[str, Any]) -> BusinessCalendarRecord:
+def create_calendar(actor: User | SystemActor, values: dict[str, Any]) -> BusinessCalendarRecord:
     """Add a business calendar."""
-    _require_admin(actor)
-    cal = BusinessCalendarRecord(**_validate_calendar(values, None))
-    db.session.add(cal)
-    db.session.flush()
-    audit.record(actor, "calendar.created", "business_calendar", cal.id, None, _calendar_snapshot(cal))
-    db.session.commit()
+    policy.require(actor, "sla.configure")
+    with unit_of_work():
+        cal = BusinessCalendarRecord(**_validate_calendar(values, None))
+        db.session.add(cal)
+        db.session.flush()
+        audit.record(actor, "calendar.created", "business_calendar", cal.id, None, _calendar_snapshot(cal))
     return cal
 
 
@@ -320,29 +338,28 @@ def _calendar_snapshot(cal: BusinessCalendarRecord) -> dict[str, Any]:
             "opens": cal.opens.isoformat(timespec="minutes"), "closes": cal.closes.isoformat(timespec="minutes")}
 
 
-def update_calendar(actor: User | None, calendar_id: int, values: dict[str, Any],
+def update_calendar(actor: User | SystemActor, calendar_id: int, values: dict[str, Any],
                     apply_to_open: bool = False) -> tuple[BusinessCalendarRecord, str | None]:
     """Change a calendar's hours, days or zone; optionally rebuild the open clocks that use it."""
-    _require_admin(actor)
-    cal = get_calendar(calendar_id)
-    clean = _validate_calendar(values, cal)
-    before = _calendar_snapshot(cal)
-    for key, value in clean.items():
-        setattr(cal, key, value)
-    after = _calendar_snapshot(cal)
-    if after != before:
-        cal.updated_at = utcnow()
-        audit.record(actor, "calendar.updated", "business_calendar", cal.id, before, after)
-    db.session.commit()
+    policy.require(actor, "sla.configure")
+    with unit_of_work():
+        cal = get_calendar(calendar_id, for_update=True)
+        clean = _validate_calendar(values, cal)
+        before = _calendar_snapshot(cal)
+        for key, value in clean.items():
+            setattr(cal, key, value)
+        after = _calendar_snapshot(cal)
+        if after != before:
+            cal.updated_at = utcnow()
+            audit.record(actor, "calendar.updated", "business_calendar", cal.id, before, after)
     note = schedule_rebuild(calendar_id=cal.id) if apply_to_open else None
     return cal, note
 
 
-def add_holiday(actor: User | None, calendar_id: int, day: Any, name: str,
+def add_holiday(actor: User | SystemActor, calendar_id: int, day: Any, name: str,
                 apply_to_open: bool = False) -> tuple[Holiday, str | None]:
     """Mark a local date as closed."""
-    _require_admin(actor)
-    cal = get_calendar(calendar_id)
+    policy.require(actor, "sla.configure")
     errors: dict[str, str] = {}
     if isinstance(day, date):
         parsed = day
@@ -352,32 +369,31 @@ def add_holiday(actor: User | None, calendar_id: int, day: Any, name: str,
         except ValueError:
             parsed = None
             errors["day"] = "Use a date like 2026-12-25."
-    name = (name or "").strip() if isinstance(name, str) else ""
-    if not name or len(name) > 80 or unstorable_reason(name):
-        errors["name"] = unstorable_reason(name) or "Name the holiday (at most 80 characters)."
-    if parsed and any(h.day == parsed for h in cal.holidays):
-        errors["day"] = "This date is already a holiday in this calendar."
-    if errors:
-        raise ValidationFailed(errors)
-    holiday = Holiday(calendar_id=cal.id, day=parsed, name=name)
-    db.session.add(holiday)
-    db.session.flush()
-    audit.record(actor, "calendar.holiday_added", "business_calendar", cal.id, None,
-                 {"day": parsed.isoformat(), "name": name})
-    db.session.commit()
+    name = clean_text(errors, "name", name, NAME_MAX, missing="Name the holiday.")
+    with unit_of_work():
+        cal = get_calendar(calendar_id, for_update=True)
+        if parsed and any(h.day == parsed for h in cal.holidays):
+            errors["day"] = "This date is already a holiday in this calendar."
+        if errors:
+            raise ValidationFailed(errors)
+        holiday = Holiday(calendar_id=cal.id, day=parsed, name=name)
+        db.session.add(holiday)
+        db.session.flush()
+        audit.record(actor, "calendar.holiday_added", "business_calendar", cal.id, None,
+                     {"day": parsed.isoformat(), "name": name})
     note = schedule_rebuild(calendar_id=cal.id) if apply_to_open else None
     return holiday, note
 
 
-def remove_holiday(actor: User | None, holiday_id: int) -> BusinessCalendarRecord:
+def remove_holiday(actor: User | SystemActor, holiday_id: int) -> BusinessCalendarRecord:
     """Remove a holiday from its calendar."""
-    _require_admin(actor)
-    holiday = db.session.get(Holiday, holiday_id)
-    if holiday is None:
-        raise NotFound("No such holiday.")
-    cal = holiday.calendar
-    audit.record(actor, "calendar.holiday_removed", "business_calendar", cal.id,
-                 {"day": holiday.day.isoformat(), "name": holiday.name}, None)
-    db.session.delete(holiday)
-    db.session.commit()
+    policy.require(actor, "sla.configure")
+    with unit_of_work():
+        holiday = db.session.get(Holiday, holiday_id, with_for_update=True)
+        if holiday is None:
+            raise NotFound("No such holiday.")
+        cal = holiday.calendar
+        audit.record(actor, "calendar.holiday_removed", "business_calendar", cal.id,
+                     {"day": holiday.day.isoformat(), "name": holiday.name}, None)
+        db.session.delete(holiday)
     return cal

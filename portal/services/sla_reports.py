@@ -13,8 +13,8 @@ from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, PRIORITY_RANK, STA
 from portal.extensions import db
 from portal.models import Category, ServiceRequest, SlaEvent, SlaMetric, User
 from portal.models._time import utcnow
+from portal.paging import Page, as_id, clamp_page, whole_number
 from portal.services.errors import ValidationFailed
-from portal.services.requests import Page
 
 DAYS_MIN, DAYS_MAX = 1, 365
 
@@ -23,10 +23,10 @@ def parse_days(raw: Any, default: int = 30) -> int:
     """A reporting window in days, 1..365; ValidationFailed otherwise."""
     if raw in (None, ""):
         return default
-    text_value = str(raw)
-    if not text_value.isascii() or not text_value.isdecimal() or not DAYS_MIN <= int(text_value) <= DAYS_MAX:
+    days = whole_number(raw, DAYS_MIN, DAYS_MAX)
+    if days is None:
         raise ValidationFailed({"days": f"Use a whole number of days from {DAYS_MIN} to {DAYS_MAX}."})
-    return int(text_value)
+    return days
 
 
 # ---------------------------------------------------------------- breach and at-risk list
@@ -69,7 +69,7 @@ def parse_breach_filters(args: Any, strict: bool = False) -> BreachFilters:
     else:
         f.category = category
     assignee = (args.get("assignee") or "").strip()
-    if assignee and assignee != "none" and not (assignee.isascii() and assignee.isdecimal() and len(assignee) < 10):
+    if assignee and assignee != "none" and as_id(assignee) is None:
         errors["assignee"] = "Use 'none' or a user id."
     else:
         f.assignee = assignee
@@ -141,14 +141,14 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
     if f.assignee == "none":
         stmt = stmt.where(ServiceRequest.assignee_id.is_(None))
     elif f.assignee:
-        stmt = stmt.where(ServiceRequest.assignee_id == int(f.assignee))
+        stmt = stmt.where(ServiceRequest.assignee_id == as_id(f.assignee))
     if f.date_from:
         stmt = stmt.where(ServiceRequest.created_at >= datetime.combine(f.date_from, datetime.min.time(), now.tzinfo))
     if f.date_to and f.date_to < date.max:
         stmt = stmt.where(ServiceRequest.created_at < datetime.combine(f.date_to + timedelta(days=1),
                                                                        datetime.min.time(), now.tzinfo))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    page = min(page, max(1, -(-total // per_page)))  # past the end: the last page
+    page = clamp_page(page, total, per_page)
     rows = db.session.execute(
         stmt.order_by(m.is_breached.desc(), overdue.desc().nulls_last(), next_due.asc().nulls_last(),
                       ServiceRequest.id)

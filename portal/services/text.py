@@ -15,3 +15,25 @@ def unstorable_reason(value: str) -> str | None:
     except UnicodeEncodeError:
         return SURROGATE_MESSAGE
     return None
+
+
+def clean_text(errors: dict[str, str], name: str, value: object, maximum: int, required: bool = True,
+               missing: str = "This field is required.") -> str:
+    """`value` stripped, or an error under `name`: not text, unstorable, missing, or over `maximum`.
+
+    The one check for every name, title, reason and body a person types.
+    """
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        errors[name] = "Must be text."
+        return ""
+    value = value.strip()
+    problem = unstorable_reason(value)
+    if problem:
+        errors[name] = problem
+    elif required and not value:
+        errors[name] = missing
+    elif len(value) > maximum:
+        errors[name] = f"Use at most {maximum} characters (got {len(value)})."
+    return value

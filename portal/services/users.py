@@ -12,13 +12,16 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import func, select, update
 
+from portal import policy
 from portal.domain.workflow import ROLES, STAFF_ROLES
 from portal.extensions import db
 from portal.models import ApiToken, User
 from portal.models._time import utcnow
+from portal.policy import SYSTEM, SystemActor
 from portal.services import audit
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from portal.services.text import unstorable_reason
+from portal.services.text import clean_text, unstorable_reason
+from portal.services.uow import unit_of_work
 
 PASSWORD_MIN = 10
 PASSWORD_MAX = 256
@@ -82,10 +85,10 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     if not user.active:
         return None
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
-    user.last_login_at = utcnow()
-    db.session.commit()
+    with unit_of_work():
+        if hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hasher.hash(password)
+        user.last_login_at = utcnow()
     return user
 
 
@@ -111,20 +114,15 @@ def load_session_user(session_id: str) -> User | None:
     return user
 
 
-def create_user(actor: User | None, email: str, name: str, role: str, password: str) -> User:
-    """Create an account; `actor` is None when created from the command line."""
+def create_user(actor: User | SystemActor, email: str, name: str, role: str, password: str) -> User:
+    """Create an account (admins, or SYSTEM from the command line)."""
+    policy.require(actor, "users.manage")
     errors: dict[str, str] = {}
     try:
         email = normalise_email(email)
     except ValidationFailed as exc:
         errors.update(exc.fields)
-    name = (name or "").strip()
-    if unstorable_reason(name):
-        errors["name"] = unstorable_reason(name)
-    elif not name:
-        errors["name"] = "Enter a name."
-    elif len(name) > NAME_MAX:
-        errors["name"] = f"Use at most {NAME_MAX} characters."
+    name = clean_text(errors, "name", name, NAME_MAX, missing="Enter a name.")
     if role not in ROLES:
         errors["role"] = f"Choose one of: {', '.join(ROLES)}."
     try:
@@ -135,11 +133,11 @@ def create_user(actor: User | None, email: str, name: str, role: str, password: 
         raise ValidationFailed(errors)
     if find_by_email(email) is not None:
         raise Conflict("A user with this email already exists.", {"email": "This email is already in use."})
-    user = User(email=email, name=name, role=role, password_hash=hash_password(password), active=True)
-    db.session.add(user)
-    db.session.flush()
-    audit.record(actor, "user.created", "user", user.id, None, audit.snapshot(user, USER_AUDIT_FIELDS))
-    db.session.commit()
+    with unit_of_work():
+        user = User(email=email, name=name, role=role, password_hash=hash_password(password), active=True)
+        db.session.add(user)
+        db.session.flush()
+        audit.record(actor, "user.created", "user", user.id, None, audit.snapshot(user, USER_AUDIT_FIELDS))
     return user
 
 
@@ -167,49 +165,67 @@ def list_staff() -> list[User]:
     return list(db.session.scalars(stmt))
 
 
-def _active_admins_other_than(user: User) -> int:
-    stmt = select(func.count()).select_from(User).where(
-        User.role == "admin", User.active.is_(True), User.id != user.id
-    )
-    return db.session.scalar(stmt) or 0
+def _lock_for_account_change(actor: User | SystemActor, user_id: int) -> tuple[User, list[User]]:
+    """Lock the active admins (in id order), then the target account; both read current.
+
+    Every account change takes the admin rows first, so two admins demoting or deactivating
+    each other at the same moment run one after the other: the second sees the first's change
+    (and, demoted, is no longer allowed to make its own).
+    """
+    admins = list(db.session.scalars(
+        select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id)
+        .with_for_update().execution_options(populate_existing=True)))
+    if actor is not SYSTEM and actor.id not in {a.id for a in admins}:
+        raise Forbidden(policy.PERMISSIONS["users.manage"][1])
+    user = db.session.scalar(select(User).where(User.id == user_id).with_for_update()
+                             .execution_options(populate_existing=True))
+    if user is None:
+        raise NotFound("No such user.")
+    return user, admins
 
 
-def set_active(actor: User | None, user_id: int, active: bool) -> User:
+def _is_last_admin(user: User, admins: list[User]) -> bool:
+    return user.role == "admin" and user.active and not any(a.id != user.id for a in admins)
+
+
+def set_active(actor: User | SystemActor, user_id: int, active: bool) -> User:
     """Deactivate (signing out every session and token) or reactivate an account."""
-    user = get_user(user_id)
-    if user.active == active:
-        return user
-    if not active:
-        if actor is not None and actor.id == user.id:
-            raise Forbidden("You cannot deactivate your own account.")
-        if user.role == "admin" and _active_admins_other_than(user) == 0:
-            raise Conflict("The last active admin cannot be deactivated.")
-    before = audit.snapshot(user, USER_AUDIT_FIELDS)
-    user.active = active
-    user.session_version += 1
-    if not active:
-        db.session.execute(
-            update(ApiToken).where(ApiToken.user_id == user.id).values(expires_at=utcnow())
-        )
-    audit.record(actor, "user.activated" if active else "user.deactivated", "user", user.id,
-                 before, audit.snapshot(user, USER_AUDIT_FIELDS))
-    db.session.commit()
+    policy.require(actor, "users.manage")
+    with unit_of_work():
+        user, admins = _lock_for_account_change(actor, user_id)
+        if user.active == active:
+            return user
+        if not active:
+            if actor.id == user.id:
+                raise Forbidden("You cannot deactivate your own account.")
+            if _is_last_admin(user, admins):
+                raise Conflict("The last active admin cannot be deactivated.")
+        before = audit.snapshot(user, USER_AUDIT_FIELDS)
+        user.active = active
+        user.session_version += 1
+        if not active:
+            db.session.execute(
+                update(ApiToken).where(ApiToken.user_id == user.id).values(expires_at=utcnow())
+            )
+        audit.record(actor, "user.activated" if active else "user.deactivated", "user", user.id,
+                     before, audit.snapshot(user, USER_AUDIT_FIELDS))
     return user
 
 
-def change_role(actor: User | None, user_id: int, role: str) -> User:
+def change_role(actor: User | SystemActor, user_id: int, role: str) -> User:
     """Give a user another role; the last active admin keeps theirs."""
+    policy.require(actor, "users.manage")
     if role not in ROLES:
         raise ValidationFailed({"role": f"Choose one of: {', '.join(ROLES)}."})
-    user = get_user(user_id)
-    if user.role == role:
-        return user
-    if user.role == "admin" and user.active and _active_admins_other_than(user) == 0:
-        raise Conflict("The last active admin must stay an admin.")
-    before = audit.snapshot(user, USER_AUDIT_FIELDS)
-    user.role = role
-    audit.record(actor, "user.role_changed", "user", user.id, before, audit.snapshot(user, USER_AUDIT_FIELDS))
-    db.session.commit()
+    with unit_of_work():
+        user, admins = _lock_for_account_change(actor, user_id)
+        if user.role == role:
+            return user
+        if _is_last_admin(user, admins):
+            raise Conflict("The last active admin must stay an admin.")
+        before = audit.snapshot(user, USER_AUDIT_FIELDS)
+        user.role = role
+        audit.record(actor, "user.role_changed", "user", user.id, before, audit.snapshot(user, USER_AUDIT_FIELDS))
     return user
 
 
@@ -221,9 +237,9 @@ def issue_token(user: User) -> tuple[str, ApiToken]:
     """A new bearer token for `user`; the raw value is returned once and stored only hashed."""
     raw = secrets.token_urlsafe(32)
     ttl = timedelta(hours=current_app.config["API_TOKEN_TTL_HOURS"])
-    token = ApiToken(user_id=user.id, token_hash=_token_digest(raw), expires_at=utcnow() + ttl)
-    db.session.add(token)
-    db.session.commit()
+    with unit_of_work():
+        token = ApiToken(user_id=user.id, token_hash=_token_digest(raw), expires_at=utcnow() + ttl)
+        db.session.add(token)
     return raw, token
 
 
@@ -240,6 +256,6 @@ def user_for_token(raw: str) -> User | None:
 def purge_expired_tokens() -> int:
     """Delete tokens that expired over a day ago; returns how many."""
     cutoff = utcnow() - timedelta(days=1)
-    result = db.session.execute(ApiToken.__table__.delete().where(ApiToken.expires_at < cutoff))
-    db.session.commit()
+    with unit_of_work():
+        result = db.session.execute(ApiToken.__table__.delete().where(ApiToken.expires_at < cutoff))
     return result.rowcount or 0

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, render_template, request, url_for
+from flask import current_app, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from portal.auth.forms import EmptyForm
-from portal.htmx import is_htmx, redirect_to, render_page_or_partial, trigger
+from portal.forms import EmptyForm
+from portal.htmx import form_done, form_refused, render_page_or_partial
 from portal.models._time import utcnow
-from portal.policy import role_required
+from portal.paging import PAGE_MAX, whole_number
+from portal.policy import permission_required
 from portal.services import requests as svc
 from portal.services import sla, sla_reports, users
-from portal.services.errors import Conflict, Forbidden, ValidationFailed
+from portal.services.errors import ServiceError, ValidationFailed
 from portal.sla import bp
 from portal.sla.forms import ExemptionForm
 from portal.sla.panel import panel_context
 
+PANEL = "sla/_panel.html"
+TIMELINE = "requests/_timeline.html"
+
 
 @bp.get("/sla/breaches")
-@role_required("manager")
+@permission_required("sla.reports")
 def breaches():
     """Breached and at-risk requests, most overdue first; the table polls every 30 s."""
     filters = sla_reports.parse_breach_filters(request.args)
-    page_no = request.args.get("page", "1")
-    page_no = int(page_no) if page_no.isascii() and page_no.isdecimal() and 0 < int(page_no) < 100_000 else 1
+    page_no = whole_number(request.args.get("page", "1"), 1, PAGE_MAX) or 1
     page = sla_reports.breach_list(filters, page_no, current_app.config["PER_PAGE"])
     try:
         days = sla_reports.parse_days(request.args.get("days"))
@@ -45,63 +48,51 @@ def breaches():
 @bp.get("/requests/<int:request_id>/sla")
 @login_required
 def request_sla(request_id: int):
-    """The SLA panel alone, for HTMX refreshes."""
+    """The SLA panel alone (the targets poll it every 30 s)."""
     req = svc.get_request(current_user, request_id)
-    return render_template("sla/_panel.html", **panel_context(req))
+    return render_template(PANEL, **panel_context(req))
 
 
-def _panel(req, status: int = 200, **kwargs):
-    response = current_app.make_response((render_template("sla/_panel.html", **panel_context(req, **kwargs)), status))
-    if status < 400:
-        trigger(response, "request-changed")
-    return response
+def _answer(request_id: int, message: str | None = None, exc: ServiceError | None = None,
+            form: ExemptionForm | None = None):
+    """The SLA panel after an exemption change, with the timeline (which shows it) out of band."""
+    req = svc.get_request(current_user, request_id)
+    context = {**panel_context(req, form=form), "entries": svc.timeline(current_user, req)}
+    back = url_for("requests.show_request", request_id=request_id)
+    if exc is not None:
+        return form_refused(exc, back, PANEL, context, oob=(TIMELINE,))
+    return form_done(message, back, PANEL, context, oob=(TIMELINE,))
 
 
 @bp.post("/requests/<int:request_id>/sla/exemptions")
-@role_required("manager")
+@permission_required("sla.exempt")
 def grant_exemption(request_id: int):
     """Grant an exemption from the request's SLA panel."""
-    req = svc.get_request(current_user, request_id)
+    svc.get_request(current_user, request_id)
     form = ExemptionForm()
-    if not form.validate_on_submit():
-        if not is_htmx():
-            flash("The exemption was not granted: " + "; ".join(e for errs in form.errors.values() for e in errs),
-                  "error")
-            return redirect_to(url_for("requests.show_request", request_id=request_id))
-        return _panel(req, 422, form=form)
     try:
-        sla.grant_exemption(request_id, form.reason.data, form.exemption_type.data, form.duration_hours.data,
-                            current_user.id)
-    except (ValidationFailed, Conflict, Forbidden) as exc:
+        if not form.validate_on_submit():
+            raise ValidationFailed({name: errors[0] for name, errors in form.errors.items()},
+                                   "The exemption was not granted: check the highlighted fields.")
+        sla.grant_exemption(current_user, request_id, form.reason.data, form.exemption_type.data,
+                            form.duration_hours.data)
+    except ServiceError as exc:
         for name, text in exc.fields.items():
-            if hasattr(form, name):
+            if hasattr(form, name) and text not in getattr(form, name).errors:
                 getattr(form, name).errors.append(text)
-        if not is_htmx():
-            flash(exc.message, "error")
-            return redirect_to(url_for("requests.show_request", request_id=request_id))
-        return _panel(req, exc.status, form=form, message=None if exc.fields else exc.message, ok=False)
-    if not is_htmx():
-        flash("Exemption granted.", "success")
-        return redirect_to(url_for("requests.show_request", request_id=request_id))
-    return _panel(req, message="Exemption granted.")
+        return _answer(request_id, exc=exc, form=form)
+    return _answer(request_id, "Exemption granted.")
 
 
 @bp.post("/requests/<int:request_id>/sla/exemptions/<int:exemption_id>/revoke")
-@role_required("manager")
+@permission_required("sla.exempt")
 def revoke_exemption(request_id: int, exemption_id: int):
     """End an exemption now."""
-    req = svc.get_request(current_user, request_id)
-    form = EmptyForm()
-    if not form.validate_on_submit():
-        return _panel(req, 400, message="The form expired; reload and try again.", ok=False)
+    svc.get_request(current_user, request_id)
     try:
-        sla.revoke_exemption(request_id, exemption_id, current_user.id)
-    except Conflict as exc:
-        if not is_htmx():
-            flash(exc.message, "error")
-            return redirect_to(url_for("requests.show_request", request_id=request_id))
-        return _panel(req, exc.status, message=exc.message, ok=False)
-    if not is_htmx():
-        flash("Exemption revoked; the clock counts again.", "success")
-        return redirect_to(url_for("requests.show_request", request_id=request_id))
-    return _panel(req, message="Exemption revoked; the clock counts again.")
+        if not EmptyForm().validate_on_submit():
+            raise ValidationFailed({}, "The form expired; reload and try again.")
+        sla.revoke_exemption(current_user, request_id, exemption_id)
+    except ServiceError as exc:
+        return _answer(request_id, exc=exc)
+    return _answer(request_id, "Exemption revoked; the clock counts again.")

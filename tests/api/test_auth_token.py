@@ -7,6 +7,7 @@ from sqlalchemy import update
 
 from portal.models import ApiToken
 from portal.models._time import utcnow
+from portal.policy import SYSTEM
 from tests.api.helpers import error_of
 from tests.conftest import TEST_PASSWORD
 
@@ -194,7 +195,7 @@ def test_deactivated_user_token_stops_working(api, ctx, factories, token_for):
     token = token_for(user)
     assert api("GET", PROTECTED, token=token).status_code == 200
 
-    users.set_active(None, user.id, False)
+    users.set_active(SYSTEM, user.id, False)
 
     _assert_unauthorized(api("GET", PROTECTED, token=token))
 
@@ -204,8 +205,8 @@ def test_reactivated_user_old_token_stays_dead(api, ctx, factories, token_for):
 
     user = factories.make_user("agent")
     token = token_for(user)
-    users.set_active(None, user.id, False)
-    users.set_active(None, user.id, True)
+    users.set_active(SYSTEM, user.id, False)
+    users.set_active(SYSTEM, user.id, True)
 
     _assert_unauthorized(api("GET", PROTECTED, token=token))
     assert api("GET", PROTECTED, token=token_for(user)).status_code == 200

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import AuditLog, ServiceRequest, SlaDefinition, SlaEvent, SlaExemption
 from portal.models._time import utcnow
+from portal.policy import SYSTEM
 from portal.services import sla, sla_admin
 from tests.api.helpers import API, error_of
 from tests.services.sla_helpers import make_calendar, state_of_all
@@ -52,7 +53,7 @@ def requester(factories, as_user):
 
 def _define(category: str = "network", priority: str = "high", response: float = 1, resolution: float = 4,
             **extra) -> SlaDefinition:
-    return sla_admin.create_definition(None, {"category": category, "priority": priority,
+    return sla_admin.create_definition(SYSTEM, {"category": category, "priority": priority,
                                               "response_time_hours": response, "resolution_time_hours": resolution,
                                               **extra})
 
@@ -791,7 +792,7 @@ def test_list_exemptions_empty_and_refused_to_requesters(covered, requester, age
 
 
 def test_list_shows_an_expired_exemption_as_inactive(covered, manager, agent):
-    sla.grant_exemption(covered.id, REASON, "resolution", 1, manager.user.id, now=utcnow() - timedelta(hours=3))
+    sla.grant_exemption(manager.user, covered.id, REASON, "resolution", 1, now=utcnow() - timedelta(hours=3))
 
     body = agent.get(_exemptions_path(covered.id)).get_json()
 
@@ -835,7 +836,7 @@ def test_revoke_twice_is_409(covered, manager, ctx):
 
 
 def test_revoke_an_expired_exemption_is_409(covered, manager, ctx):
-    expired = sla.grant_exemption(covered.id, REASON, "resolution", 1, manager.user.id,
+    expired = sla.grant_exemption(manager.user, covered.id, REASON, "resolution", 1,
                                   now=utcnow() - timedelta(hours=3))
     before = _everything()
 

@@ -229,7 +229,7 @@ def test_create_request_database_failure_discards_stored_files(ctx, factories, m
     def broken(*args, **kwargs):
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(svc, "_add_attachments", broken)
+    monkeypatch.setattr("portal.services.requests.commands._add_attachments", broken)
     with pytest.raises(RuntimeError):
         svc.create_request(requester, **VALID, uploads=[upload("a.txt")])
     assert on_disk(ctx) == set()

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import Attachment, AuditLog, Category, Comment, ServiceRequest
+from portal.paging import PER_PAGE_MAX
 from portal.services import audit
 from portal.services import requests as svc
 from portal.services.attachments import Upload
@@ -353,7 +354,7 @@ def test_parse_filters_unicode_digit_reported_not_crashing(agent, name):
 
 
 def test_parse_filters_caps_per_page(ctx):
-    assert svc.parse_filters({"per_page": "5000"}).per_page == svc.PER_PAGE_MAX
+    assert svc.parse_filters({"per_page": "5000"}).per_page == PER_PAGE_MAX
 
 
 # ---------------------------------------------------------------- update_request

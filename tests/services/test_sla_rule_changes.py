@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
+from portal.policy import SYSTEM
 from portal.services import requests as svc
 from portal.services import sla, sla_admin
 from tests.services.sla_helpers import Clock, H, kinds_of, london, make_calendar, make_definition, metric_of
@@ -16,7 +17,7 @@ T0 = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in London
 @pytest.fixture()
 def clock(ctx, monkeypatch):
     c = Clock(T0)
-    monkeypatch.setattr("portal.services.requests.utcnow", c)
+    monkeypatch.setattr("portal.services.requests.commands.utcnow", c)
     monkeypatch.setattr("portal.services.sla.utcnow", c)
     monkeypatch.setattr("portal.services.sla_admin.utcnow", c)
     return c
@@ -37,7 +38,7 @@ def test_calendar_edits_reach_open_clocks_only_when_applied(factories, clock, of
 
     # The admin declares Tuesday a holiday without applying it: the open clock keeps its calendar,
     # even when something else about the request changes later.
-    sla_admin.add_holiday(None, office.id, date(2024, 6, 4), "Office move")
+    sla_admin.add_holiday(SYSTEM, office.id, date(2024, 6, 4), "Office move")
     clock.advance(hours=1)
     svc.add_comment(factories.make_user("agent"), req.id, "Looking into it.")
     assert metric_of(req).resolution_due_at == before
@@ -53,8 +54,8 @@ def test_calendar_edits_reach_open_clocks_only_when_applied(factories, clock, of
 def test_a_calendar_rebuild_does_not_apply_unapplied_target_changes(factories, clock, office):
     req = factories.make_request(category="software", priority="high")
     definition = sla.find_definition("software", "high")
-    sla_admin.update_definition(None, definition.id, {"resolution_time_hours": 40})  # not applied
-    sla_admin.update_calendar(None, office.id, {"opens": time(8, 0)})
+    sla_admin.update_definition(SYSTEM, definition.id, {"resolution_time_hours": 40})  # not applied
+    sla_admin.update_calendar(SYSTEM, office.id, {"opens": time(8, 0)})
     sla_admin.rebuild_open_clocks(calendar_id=office.id, now=clock())
     m = metric_of(req)
     assert float(m.resolution_target_hours) == 9

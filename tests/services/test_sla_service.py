@@ -38,7 +38,7 @@ BANK_HOLIDAY = date(2024, 8, 26)                        # a Monday
 @pytest.fixture()
 def clock(ctx, monkeypatch):
     c = Clock(T0)
-    monkeypatch.setattr("portal.services.requests.utcnow", c)
+    monkeypatch.setattr("portal.services.requests.commands.utcnow", c)
     monkeypatch.setattr("portal.services.sla.utcnow", c)
     return c
 
@@ -152,7 +152,7 @@ def test_no_matching_definition_gives_a_clock_without_targets(raise_request, man
     assert sla.check_all_breaches(now=T0 + 1000 * H) == []
     assert sla.check_at_risk(now=T0 + 1000 * H) == 0
     with pytest.raises(Conflict):
-        sla.grant_exemption(req.id, "Vendor outage", "both", None, manager.id, now=clock())
+        sla.grant_exemption(manager, req.id, "Vendor outage", "both", None, now=clock())
     assert count(SlaExemption) == 0
     assert [k for k, _ in kinds_of(req)] == ["started"]
     assert audit_rows(req.id, "sla.exemption_granted") == []
@@ -464,7 +464,7 @@ def test_grant_exemption_validates(raise_request, manager, clock, reason, kind, 
     req = raise_request()
     before = state_of_all()
     with pytest.raises(ValidationFailed) as err:
-        sla.grant_exemption(req.id, reason, kind, duration, manager.id, now=clock())
+        sla.grant_exemption(manager, req.id, reason, kind, duration, now=clock())
     assert set(err.value.fields) == fields
     assert state_of_all() == before
     assert audit_rows(req.id, "sla.exemption_granted") == []
@@ -476,7 +476,7 @@ def test_grant_exemption_refuses_a_duration_that_rounds_to_zero(raise_request, m
     instead of a ValidationFailed on duration_hours."""
     req = raise_request()
     with pytest.raises(ValidationFailed) as err:
-        sla.grant_exemption(req.id, "Vendor outage", "both", "0.001", manager.id, now=clock())
+        sla.grant_exemption(manager, req.id, "Vendor outage", "both", "0.001", now=clock())
     assert set(err.value.fields) == {"duration_hours"}
 
 
@@ -485,7 +485,7 @@ def test_only_managers_and_admins_may_grant(factories, raise_request, clock, rol
     req = raise_request()
     user = factories.make_user(role)
     with pytest.raises(Forbidden):
-        sla.grant_exemption(req.id, "Vendor outage", "both", None, user.id, now=clock())
+        sla.grant_exemption(user, req.id, "Vendor outage", "both", None, now=clock())
     assert count(SlaExemption) == 0
 
 
@@ -493,19 +493,19 @@ def test_an_inactive_manager_may_not_grant(factories, raise_request, clock):
     req = raise_request()
     retired = factories.make_user("manager", active=False)
     with pytest.raises(Forbidden):
-        sla.grant_exemption(req.id, "Vendor outage", "both", None, retired.id, now=clock())
+        sla.grant_exemption(retired, req.id, "Vendor outage", "both", None, now=clock())
 
 
 def test_grant_exemption_on_a_missing_request(raise_request, manager, clock):
     raise_request()
     with pytest.raises(NotFound):
-        sla.grant_exemption(987654, "Vendor outage", "both", None, manager.id, now=clock())
+        sla.grant_exemption(manager, 987654, "Vendor outage", "both", None, now=clock())
 
 
 def test_an_indefinite_exemption_stops_the_targets_breaching_until_revoked(raise_request, clock, manager, admin):
     req = raise_request()
     clock.advance(hours=1)
-    exemption = sla.grant_exemption(req.id, "  Waiting for the vendor  ", "both", "", manager.id, now=clock())
+    exemption = sla.grant_exemption(manager, req.id, "  Waiting for the vendor  ", "both", "", now=clock())
     assert (exemption.reason, exemption.duration_hours, exemption.expires_at) == ("Waiting for the vendor", None,
                                                                                     None)
     assert (exemption.granted_at, exemption.granted_by_id) == (T0 + H, manager.id)
@@ -523,21 +523,21 @@ def test_an_indefinite_exemption_stops_the_targets_breaching_until_revoked(raise
     assert metric_of(req).is_breached is False
     # Revoked four hours later: the clock counts again from now, four hours later than it would have.
     clock.set(T0 + 5 * H)
-    revoked = sla.revoke_exemption(req.id, exemption.id, admin.id)
+    revoked = sla.revoke_exemption(admin, req.id, exemption.id)
     assert (revoked.revoked_at, revoked.revoked_by_id) == (T0 + 5 * H, admin.id)
     m = metric_of(req)
     assert (m.response_due_at, m.resolution_due_at) == (T0 + 6 * H, T0 + 12 * H)
     assert kinds_of(req)[-2:] == [("exemption_revoked", "response"), ("exemption_revoked", "resolution")]
     assert len(audit_rows(req.id, "sla.exemption_revoked")) == 1
     with pytest.raises(Conflict):
-        sla.revoke_exemption(req.id, exemption.id, admin.id, now=T0 + 6 * H)
+        sla.revoke_exemption(admin, req.id, exemption.id, now=T0 + 6 * H)
     assert sla.check_all_breaches(now=T0 + 7 * H)[0]["breaches"] == [{"type": "response", "hours_overdue": 1.0}]
 
 
 def test_a_four_hour_exemption_moves_the_due_by_the_time_it_covers_24x7(raise_request, clock, manager):
     req = raise_request()
     clock.advance(hours=1)
-    exemption = sla.grant_exemption(req.id, "Part on order", "response", 4, manager.id, now=clock())
+    exemption = sla.grant_exemption(manager, req.id, "Part on order", "response", 4, now=clock())
     assert exemption.expires_at == T0 + 5 * H
     assert exemption.duration_hours == 4
     m = metric_of(req)
@@ -547,7 +547,7 @@ def test_a_four_hour_exemption_moves_the_due_by_the_time_it_covers_24x7(raise_re
     assert sla.check_all_breaches(now=T0 + 5.5 * H) == []
     assert sla.check_all_breaches(now=T0 + 6.5 * H)[0]["breaches"] == [{"type": "response", "hours_overdue": 0.5}]
     with pytest.raises(Conflict):
-        sla.revoke_exemption(req.id, exemption.id, manager.id, now=T0 + 7 * H)
+        sla.revoke_exemption(manager, req.id, exemption.id, now=T0 + 7 * H)
 
 
 def test_a_four_hour_exemption_in_business_hours_moves_the_due_by_business_time(raise_request, clock, manager,
@@ -556,7 +556,7 @@ def test_a_four_hour_exemption_in_business_hours_moves_the_due_by_business_time(
     clock.set(london(2024, 6, 3, 10, 15))
     reply(agent, req)
     clock.set(london(2024, 6, 3, 16))
-    sla.grant_exemption(req.id, "Site closed", "resolution", "4", manager.id, now=clock())
+    sla.grant_exemption(manager, req.id, "Site closed", "resolution", "4", now=clock())
     # 16:00-20:00 covers two business hours (16:00-18:00): Tuesday 10:00 becomes Tuesday 12:00.
     assert metric_of(req).resolution_due_at == london(2024, 6, 4, 12)
     assert sla.check_all_breaches(now=london(2024, 6, 4, 11, 59)) == []
@@ -566,11 +566,11 @@ def test_a_four_hour_exemption_in_business_hours_moves_the_due_by_business_time(
 
 def test_revoke_exemption_permissions(factories, raise_request, clock, manager):
     req = raise_request()
-    exemption = sla.grant_exemption(req.id, "Part on order", "both", None, manager.id, now=clock())
+    exemption = sla.grant_exemption(manager, req.id, "Part on order", "both", None, now=clock())
     with pytest.raises(Forbidden):
-        sla.revoke_exemption(req.id, exemption.id, factories.make_user("agent").id, now=clock())
+        sla.revoke_exemption(factories.make_user("agent"), req.id, exemption.id, now=clock())
     with pytest.raises(NotFound):
-        sla.revoke_exemption(req.id, 987654, manager.id, now=clock())
+        sla.revoke_exemption(manager, req.id, 987654, now=clock())
     assert db.session.get(SlaExemption, exemption.id).revoked_at is None
     assert sla.list_exemptions(req.id)[0].id == exemption.id
 
@@ -578,7 +578,7 @@ def test_revoke_exemption_permissions(factories, raise_request, clock, manager):
 def test_an_exemption_granted_after_the_due_does_not_undo_the_breach(raise_request, clock, manager):
     req = raise_request()
     clock.advance(hours=3)
-    sla.grant_exemption(req.id, "Too late", "response", None, manager.id, now=clock())
+    sla.grant_exemption(manager, req.id, "Too late", "response", None, now=clock())
     assert metric_of(req).response_due_at == T0 + 2 * H
     assert sla.check_all_breaches(now=clock())[0]["breaches"] == [{"type": "response", "hours_overdue": 1.0}]
 
@@ -700,9 +700,9 @@ def test_every_event_kind_in_order_over_a_full_lifecycle(raise_request, clock, a
     clock.set(T0 + 3.6 * H)
     reply(agent, req)                                        # responded (late, already breached)
     clock.set(T0 + 4 * H)
-    exemption = sla.grant_exemption(req.id, "Courier strike", "resolution", None, manager.id, now=clock())
+    exemption = sla.grant_exemption(manager, req.id, "Courier strike", "resolution", None, now=clock())
     clock.set(T0 + 4.5 * H)
-    sla.revoke_exemption(req.id, exemption.id, manager.id, now=clock())
+    sla.revoke_exemption(manager, req.id, exemption.id, now=clock())
     clock.set(T0 + 5 * H)
     svc.update_request(agent, req.id, {"priority": "critical"})   # recalculated: 4h resolution from T0
     # 4h + 1h paused + 0.5h exempt

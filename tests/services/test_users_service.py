@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from portal.extensions import db
 from portal.models import ApiToken, AuditLog, User
 from portal.models._time import utcnow
+from portal.policy import SYSTEM
 from portal.services import users
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.conftest import TEST_PASSWORD
@@ -60,22 +61,22 @@ def test_create_user_stores_normalised_account_with_hashed_password(ctx, factori
 ])
 def test_create_user_invalid_values_refused_and_nothing_written(ctx, email, name, role, password, fields):
     with pytest.raises(ValidationFailed) as info:
-        users.create_user(None, email, name, role, password)
+        users.create_user(SYSTEM, email, name, role, password)
     assert set(info.value.fields) == fields
     assert count(User) == 0
     assert count(AuditLog) == 0
 
 
 def test_create_user_password_of_exactly_ten_characters_accepted(ctx):
-    user = users.create_user(None, "ten@example.com", "Ten", "requester", "0123456789")
+    user = users.create_user(SYSTEM, "ten@example.com", "Ten", "requester", "0123456789")
     assert user.id
 
 
 @pytest.mark.parametrize("duplicate", ["SAM@EXAMPLE.COM", "Sam@example.com", " sam@Example.Com "])
 def test_create_user_duplicate_email_in_other_case_conflict(ctx, duplicate):
-    users.create_user(None, "sam@example.com", "Sam", "requester", TEST_PASSWORD)
+    users.create_user(SYSTEM, "sam@example.com", "Sam", "requester", TEST_PASSWORD)
     with pytest.raises(Conflict) as info:
-        users.create_user(None, duplicate, "Sam Again", "agent", TEST_PASSWORD)
+        users.create_user(SYSTEM, duplicate, "Sam Again", "agent", TEST_PASSWORD)
     assert "email" in info.value.fields
     assert count(User) == 1
 
@@ -162,7 +163,7 @@ def test_set_active_writes_audit_rows(ctx, factories):
 def test_set_active_same_value_is_a_no_op(ctx, factories):
     user = factories.make_user("agent")
     version = user.session_version
-    users.set_active(None, user.id, True)
+    users.set_active(SYSTEM, user.id, True)
     assert factories.reload(user).session_version == version
     assert user_audit(user.id, "user.activated") == []
 
@@ -179,7 +180,7 @@ def test_set_active_last_active_admin_cannot_be_deactivated(ctx, factories):
     admin = factories.make_user("admin")
     factories.make_user("admin", active=False)
     with pytest.raises(Conflict, match="last active admin"):
-        users.set_active(None, admin.id, False)
+        users.set_active(SYSTEM, admin.id, False)
     assert factories.reload(admin).active is True
 
 
@@ -189,12 +190,12 @@ def test_set_active_admin_deactivated_while_another_remains(ctx, factories):
     users.set_active(first, second.id, False)
     assert factories.reload(second).active is False
     with pytest.raises(Conflict):
-        users.set_active(None, first.id, False)
+        users.set_active(SYSTEM, first.id, False)
 
 
 def test_set_active_unknown_user_not_found(ctx):
     with pytest.raises(NotFound):
-        users.set_active(None, 4242, False)
+        users.set_active(SYSTEM, 4242, False)
 
 
 # ---------------------------------------------------------------- change_role
@@ -212,14 +213,14 @@ def test_change_role_writes_audit_with_before_and_after(ctx, factories):
 
 def test_change_role_same_role_no_audit(ctx, factories):
     user = factories.make_user("agent")
-    users.change_role(None, user.id, "agent")
+    users.change_role(SYSTEM, user.id, "agent")
     assert user_audit(user.id, "user.role_changed") == []
 
 
 def test_change_role_unknown_role_validation_failed(ctx, factories):
     user = factories.make_user("agent")
     with pytest.raises(ValidationFailed) as info:
-        users.change_role(None, user.id, "root")
+        users.change_role(SYSTEM, user.id, "root")
     assert "role" in info.value.fields
     assert factories.reload(user).role == "agent"
 
@@ -240,13 +241,13 @@ def test_change_role_admin_demoted_while_another_active_admin_remains(ctx, facto
     users.change_role(first, second.id, "agent")
     assert factories.reload(second).role == "agent"
     with pytest.raises(Conflict):
-        users.change_role(None, first.id, "agent")
+        users.change_role(SYSTEM, first.id, "agent")
 
 
 def test_change_role_inactive_admin_may_be_demoted(ctx, factories):
     factories.make_user("admin")
     old = factories.make_user("admin", active=False)
-    users.change_role(None, old.id, "requester")
+    users.change_role(SYSTEM, old.id, "requester")
     assert factories.reload(old).role == "requester"
 
 

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
+from portal.policy import SYSTEM
 from tests.conftest import TEST_PASSWORD
 
 _seq = itertools.count(1)
@@ -85,27 +86,30 @@ class Maker:
         from portal.services import sla_admin
 
         with self.app.app_context():
-            cal = sla_admin.create_calendar(None, {"name": f"Office {next(_seq)}", "timezone": "Europe/London",
+            cal = sla_admin.create_calendar(SYSTEM, {"name": f"Office {next(_seq)}", "timezone": "Europe/London",
                                                    "working_days": [0, 1, 2, 3, 4], "opens": time(9),
                                                    "closes": time(18)})
-            holiday, _ = sla_admin.add_holiday(None, cal.id, date(2026, 12, 25), "Christmas Day")
-            definition = sla_admin.create_definition(None, {
+            holiday, _ = sla_admin.add_holiday(SYSTEM, cal.id, date(2026, 12, 25), "Christmas Day")
+            definition = sla_admin.create_definition(SYSTEM, {
                 "category": "hardware", "priority": "medium", "response_time_hours": 4,
                 "resolution_time_hours": 24})
             return SimpleNamespace(definition_id=definition.id, calendar_id=cal.id, holiday_id=holiday.id)
 
     def exemption(self, granter, request_id: int, exemption_type: str = "resolution",
                   hours: float | None = None) -> int:
+        from portal.extensions import db
+        from portal.models import User
         from portal.services import sla
 
         with self.app.app_context():
-            return sla.grant_exemption(request_id, "Waiting for the vendor", exemption_type, hours, granter.id).id
+            actor = db.session.get(User, granter.id)
+            return sla.grant_exemption(actor, request_id, "Waiting for the vendor", exemption_type, hours).id
 
     def deactivate(self, user) -> None:
         from portal.services import users
 
         with self.app.app_context():
-            users.set_active(None, user.id, False)
+            users.set_active(SYSTEM, user.id, False)
 
     def token(self, user) -> str:
         from portal.extensions import db

@@ -38,3 +38,17 @@ def login_next(location: str) -> str | None:
     parts = urlsplit(location)
     assert parts.path == "/login" and not parts.netloc, location
     return parse_qs(parts.query).get("next", [None])[0]
+
+
+def oob_ids(html: str) -> set[str]:
+    """Ids of the elements an HTMX response swaps in out of band (hx-swap-oob)."""
+    return set(re.findall(r'<[a-z]+ id="([^"]+)"[^>]*hx-swap-oob="true"', html))
+
+
+def main_part(html: str) -> str:
+    """The response's first element (the target's new content), without its out-of-band parts."""
+    cut = re.search(r'<[a-z]+ id="[^"]+"[^>]*hx-swap-oob="true"', html)
+    return html[:cut.start()] if cut else html
+
+
+REQUEST_PAGE_PARTS = {"request-header", "request-description", "request-panel", "timeline", "sla-targets"}

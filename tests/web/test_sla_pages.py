@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.web.helpers import HX, csrf_from_body, csrf_from_form, text_of
+from portal.policy import SYSTEM
+from tests.web.helpers import HX, csrf_from_body, csrf_from_form, oob_ids, text_of
 
 BREACH_TABLE = {**HX, "HX-Target": "breach-table"}
 
@@ -55,7 +56,7 @@ def _definitions(app, *rows) -> None:
 
     with app.app_context():
         for category, priority, response, resolution in rows:
-            sla_admin.create_definition(None, {"category": category, "priority": priority,
+            sla_admin.create_definition(SYSTEM, {"category": category, "priority": priority,
                                                "response_time_hours": response, "resolution_time_hours": resolution})
 
 
@@ -458,7 +459,7 @@ def test_panel_no_sla_applies(login_client, make, people):
     req = make.request(people["requester"], category="access", priority="low")
     for who in ("requester", "manager"):
         for html in _panel(login_client, people[who], req.id):
-            assert "No SLA applies to access / low requests." in html
+            assert "No SLA applies to Access / low requests." in html
             assert _states(html) == {}
             assert "Grant an exemption" not in html
 
@@ -471,7 +472,7 @@ def test_panel_partial_is_just_the_panel(login_client, make, people):
     assert "<html" not in html and 'id="timeline"' not in html
     targets = re.search(r'<div id="sla-targets"[^>]*>', html).group(0)
     assert f'hx-get="/requests/{req.id}/sla"' in targets
-    assert "every 30s" in targets and "request-changed from:body" in targets
+    assert "every 30s" in targets
 
 
 def _scenario(name, app, make, people):
@@ -611,7 +612,7 @@ def test_grant_htmx_returns_panel_and_triggers_refresh(login_client, make, peopl
     assert "flash-success" in html
     assert _states(html) == {"response": "On track", "resolution": "Exempt"}
     assert "Vendor part on order" in html
-    assert "request-changed" in json.loads(response.headers["HX-Trigger"])
+    assert oob_ids(html) == {"timeline"}
     assert [(t, r, revoked) for _, t, r, revoked in _exemptions(make.app, sla_request.id)] == [
         ("resolution", "Vendor part on order", False)]
     timeline = client.get(f"/requests/{sla_request.id}/timeline", headers=HX)
@@ -671,7 +672,7 @@ def test_grant_missing_reason_plain_flashes_and_creates_nothing(login_client, ma
     response = client.post(f"/requests/{sla_request.id}/sla/exemptions", data={**GRANT, "reason": ""})
     assert response.status_code == 303
     page = text_of(client.get(response.headers["Location"]))
-    assert "The exemption was not granted: Say why the exemption is needed." in _flashes(page)
+    assert "Say why the exemption is needed." in _flashes(page)
     assert make.count("SlaExemption") == 0
 
 
@@ -765,7 +766,7 @@ def test_revoke_htmx_once_then_already_ended(login_client, make, people, sla_req
     assert f"revoked by {people['manager'].name}" in html
     assert _states(html) == {"response": "On track", "resolution": "On track"}
     assert "Revoke</button>" not in html
-    assert "request-changed" in json.loads(response.headers["HX-Trigger"])
+    assert oob_ids(html) == {"timeline"}
     assert _exemptions(make.app, sla_request.id)[0][3] is True
     timeline = text_of(client.get(f"/requests/{sla_request.id}/timeline"))
     assert f"<strong>{people['manager'].name}</strong> revoked the resolution exemption" in timeline
@@ -773,7 +774,7 @@ def test_revoke_htmx_once_then_already_ended(login_client, make, people, sla_req
     again = client.post(_revoke_url(sla_request.id, exemption_id), headers=HX)
     assert again.status_code == 409
     assert "This exemption has already ended." in text_of(again)
-    assert "HX-Trigger" not in again.headers
+    assert oob_ids(text_of(again)) == {"timeline"}
 
 
 def test_revoke_plain_once_then_already_ended(login_client, make, people, sla_request):

@@ -1,0 +1,7 @@
+"""Forms every area uses."""
+
+from flask_wtf import FlaskForm
+
+
+class EmptyForm(FlaskForm):
+    """A form with only the CSRF token, for POST-only buttons."""
