@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 
 from flask import Response, flash, redirect, render_template, request
+from markupsafe import escape
 
 from portal.services.errors import NotFound
 
@@ -53,7 +54,7 @@ def trigger(response: Response, *events: str, **events_with_detail) -> Response:
 # ---------------------------------------------------------------- answering a form
 
 def render_with_oob(partial: str, context: dict, oob: tuple[str, ...] = (), status: int = 200,
-                    flash_message: str | None = None, flash_category: str = "success") -> Response:
+                    title: str | None = None) -> Response:
     """`partial` for the request's target, plus each template of `oob` swapped in by id (out of band).
 
     One response brings every part of the page a change touched up to date, instead of a chain of
@@ -61,28 +62,29 @@ def render_with_oob(partial: str, context: dict, oob: tuple[str, ...] = (), stat
     root) and without the target's message.
     """
     body = render_template(partial, **context)
-    quiet = {**context, "message": None, "oob": True}
+    quiet = {**context, "message": None, "refusal": None, "oob": True}
     for template in oob:
         body += render_template(template, **quiet)
-    if flash_message:
-        body += render_template("_flash.html", oob=True, messages=[(flash_category, flash_message)])
+    if title:
+        body += f"\n<title>{escape(title)} · Service Portal</title>"  # htmx takes it for the tab's title
     response = Response(body, status=status)
     response.headers["Vary"] = "HX-Request"
     return response
 
 
 def form_done(message: str, redirect_url: str, partial: str | None = None, context: dict | None = None,
-              oob: tuple[str, ...] = ()) -> Response:
+              oob: tuple[str, ...] = (), title: str | None = None) -> Response:
     """A change succeeded. A plain post flashes and redirects (303), so a reload never re-posts.
     HTMX gets `partial` with the message in it (or a redirect when there is no partial)."""
     if not is_htmx() or partial is None:
         flash(message, "success")
         return redirect_to(redirect_url)
-    return render_with_oob(partial, {**(context or {}), "message": message, "ok": True, "refusal": None}, oob)
+    return render_with_oob(partial, {**(context or {}), "message": message, "ok": True, "refusal": None}, oob,
+                           title=title)
 
 
 def form_refused(exc, redirect_url: str, partial: str | None = None, context: dict | None = None,
-                 oob: tuple[str, ...] = ()) -> Response:
+                 oob: tuple[str, ...] = (), title: str | None = None) -> Response:
     """A change was refused (403/404/409/422): the reason, never a whole error page in a panel.
 
     A plain post flashes the reason and goes back to the page; HTMX gets `partial` re-rendered
@@ -96,4 +98,4 @@ def form_refused(exc, redirect_url: str, partial: str | None = None, context: di
         flash(message, "error")
         return redirect_to(redirect_url)
     return render_with_oob(partial, {**(context or {}), "message": message, "ok": False, "refusal": exc}, oob,
-                           status=exc.status)
+                           status=exc.status, title=title)

@@ -1,5 +1,8 @@
 """The schema comes only from the migrations, and they describe the models exactly."""
 
+import hashlib
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -43,3 +46,52 @@ def test_email_is_unique_regardless_of_case(ctx, factories):
         assert "already" in exc.message
     else:
         raise AssertionError("a second account with the same email in another case was created")
+
+
+RELEASED = Path(__file__).resolve().parent.parent / "migrations" / "released.sha256"
+VERSIONS = RELEASED.parent / "versions"
+
+
+def test_released_migrations_are_never_edited():
+    """A migration that has landed is never edited: a kept database would say "up to date" and miss it.
+
+    migrations/released.sha256 records each revision file's hash (`sha256sum` format). A change to
+    the schema is a new revision; record it with `cd migrations/versions && sha256sum NEW.py >>
+    ../released.sha256` in the commit that adds it.
+    """
+    recorded = dict(line.split()[::-1] for line in RELEASED.read_text().splitlines() if line.strip())
+    present = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in VERSIONS.glob("*.py")}
+    edited = sorted(name for name, digest in present.items() if name in recorded and recorded[name] != digest)
+    assert not edited, f"released migrations were edited (add a new revision instead): {edited}"
+    missing = sorted(set(recorded) - set(present))
+    assert not missing, f"released migrations were deleted: {missing}"
+    unrecorded = sorted(set(present) - set(recorded))
+    assert not unrecorded, f"record new revisions in migrations/released.sha256: {unrecorded}"
+
+
+def test_0003_adds_the_calendar_snapshot_a_kept_0002_database_lacks(ctx):
+    """The first 0002 had no sla_metric.calendar; 0003 adds it and fills it as a clock would have copied it."""
+    downgrade(revision="0002_sla_engine")
+    db.session.remove()
+    with db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE sla_metric DROP COLUMN calendar"))  # the database as the first 0002 left it
+        conn.execute(text("""
+            INSERT INTO "user" (id, email, name, password_hash, role, active, session_version, created_at)
+                 VALUES (1, 'r@example.com', 'R', 'x', 'requester', true, 1, now());
+            INSERT INTO business_calendar (id, name, timezone, working_days, opens, closes, created_at, updated_at)
+                 VALUES (7, 'London', 'Europe/London', '{0,1,2,3,4}', '09:00', '17:30', now(), now());
+            INSERT INTO holiday (calendar_id, day, name)
+                 VALUES (7, '2026-12-25', 'Christmas'), (7, '2026-12-28', 'Boxing');
+            INSERT INTO service_request (id, title, description, category, priority, status, requester_id,
+                                         created_at, updated_at)
+                 VALUES (1, 't', 'd', 'hardware', 'medium', 'open', 1, now(), now());
+            INSERT INTO sla_metric (request_id, calendar_id, at_risk_percent, pause_statuses, started_at,
+                                    paused_seconds, is_breached, status, created_at, updated_at)
+                 VALUES (1, 7, 75, '{}', now(), 0, false, 'open', now(), now());
+        """))
+    upgrade()
+    snapshot = db.session.execute(text("SELECT calendar FROM sla_metric WHERE request_id = 1")).scalar_one()
+    assert snapshot == {"id": 7, "timezone": "Europe/London", "working_days": [0, 1, 2, 3, 4], "opens": "09:00",
+                        "closes": "17:30", "holidays": ["2026-12-25", "2026-12-28"]}
+    version = db.session.execute(text("SELECT version FROM service_request WHERE id = 1")).scalar_one()
+    assert version == 1

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_login import current_user
 
 from portal.admin import bp
 from portal.admin.forms import CategoryForm, NewUserForm, RoleForm
 from portal.forms import EmptyForm
-from portal.htmx import is_htmx, redirect_to, render_page_or_partial, trigger
+from portal.htmx import form_done, form_refused, is_htmx, render_page_or_partial, trigger
 from portal.policy import permission_required
 from portal.services import categories, users
-from portal.services.errors import Conflict, Forbidden, ValidationFailed
+from portal.services.errors import Conflict, Forbidden, ServiceError, ValidationFailed
+
+USERS = "admin/_users.html"
+CATEGORIES = "admin/_categories.html"
+EXPIRED = "The form expired; reload and try again."
 
 
-def _users_context(form: NewUserForm | None = None, message: str | None = None, error: str | None = None) -> dict:
+def _users_context(form: NewUserForm | None = None) -> dict:
     return {
         "users": users.list_users(),
         "form": form or NewUserForm(formdata=None),
         "role_form": RoleForm(formdata=None),
         "action_form": EmptyForm(formdata=None),
-        "message": message,
-        "error": error,
     }
 
 
@@ -43,24 +45,19 @@ def manage_users():
                 status = exc.status
             else:
                 message = f"{user.name} ({user.email}) can now sign in as {user.role_label.lower()}."
-                if not is_htmx():
-                    flash(message, "success")
-                    return redirect_to(url_for("admin.manage_users"))
-                form = NewUserForm(formdata=None)
+                return trigger(form_done(message, url_for("admin.manage_users"), USERS, _users_context()),
+                               "users-changed")
         else:
             status = 422
-    context = _users_context(form, message)
-    if is_htmx():
-        response = current_app.make_response((render_template("admin/_users.html", **context), status))
-        return trigger(response, "users-changed") if status == 200 else response
-    return render_template("admin/users.html", **context), status
+    context = _users_context(form)
+    return render_template(USERS if is_htmx() else "admin/users.html", **context), status
 
 
-def _after_user_change(message: str | None = None, error: str | None = None, status: int = 200):
-    if is_htmx():
-        return render_template("admin/_users.html", **_users_context(message=message, error=error)), status
-    flash(error or message, "error" if error else "success")
-    return redirect_to(url_for("admin.manage_users"))
+def _after_user_change(message: str | None = None, exc: ServiceError | None = None):
+    back = url_for("admin.manage_users")
+    if exc is not None:
+        return form_refused(exc, back, USERS, _users_context())
+    return form_done(message, back, USERS, _users_context())
 
 
 @bp.post("/users/<int:user_id>/active")
@@ -69,12 +66,12 @@ def set_user_active(user_id: int):
     """Deactivate or reactivate an account."""
     form = EmptyForm()
     if not form.validate_on_submit():
-        return _after_user_change(error="The form expired; reload and try again.", status=400)
+        return _after_user_change(exc=ServiceError(EXPIRED))
     active = request.form.get("active") == "true"
     try:
         user = users.set_active(current_user, user_id, active)
     except (Conflict, Forbidden, ValidationFailed) as exc:
-        return _after_user_change(error=exc.message, status=exc.status)
+        return _after_user_change(exc=exc)
     verb = "reactivated" if active else "deactivated; their sessions and API tokens no longer work"
     return _after_user_change(message=f"{user.name} was {verb}.")
 
@@ -85,18 +82,21 @@ def set_user_role(user_id: int):
     """Change an account's role."""
     form = RoleForm()
     if not form.validate_on_submit():
-        return _after_user_change(error="Choose a valid role.", status=422)
+        return _after_user_change(exc=ValidationFailed({}, "Choose a valid role."))
     try:
         user = users.change_role(current_user, user_id, form.role.data)
     except (Conflict, Forbidden, ValidationFailed) as exc:
-        return _after_user_change(error=exc.message, status=exc.status)
+        return _after_user_change(exc=exc)
     return _after_user_change(message=f"{user.name} is now {user.role_label.lower()}.")
 
 
-def _categories_page(form: CategoryForm | None = None, message: str | None = None, status: int = 200):
-    context = {"categories": categories.list_all(), "form": form or CategoryForm(formdata=None),
-               "message": message, "action_form": EmptyForm(formdata=None)}
-    return render_page_or_partial("admin/categories.html", "admin/_categories.html", **context), status
+def _categories_context(form: CategoryForm | None = None) -> dict:
+    return {"categories": categories.list_all(), "form": form or CategoryForm(formdata=None),
+            "action_form": EmptyForm(formdata=None)}
+
+
+def _categories_page(form: CategoryForm | None = None, status: int = 200):
+    return render_page_or_partial("admin/categories.html", CATEGORIES, **_categories_context(form)), status
 
 
 @bp.route("/categories", methods=["GET", "POST"])
@@ -115,10 +115,7 @@ def manage_categories():
             getattr(form, name).errors.append(text)
         return _categories_page(form, status=exc.status)
     message = f"Category {category.name} added; requests and SLA definitions can use it now."
-    if not is_htmx():
-        flash(message, "success")
-        return redirect_to(url_for("admin.manage_categories"))
-    return _categories_page(message=message)
+    return form_done(message, url_for("admin.manage_categories"), CATEGORIES, _categories_context())
 
 
 @bp.post("/categories/<code>/active")
@@ -129,8 +126,5 @@ def set_category_active(code: str):
         return _categories_page(status=400)
     category = categories.set_active(current_user, code, request.form.get("active") == "true")
     state = "available again" if category.active else "retired: new requests cannot choose it"
-    message = f"{category.name} is {state}."
-    if not is_htmx():
-        flash(message, "success")
-        return redirect_to(url_for("admin.manage_categories"))
-    return _categories_page(message=message)
+    return form_done(f"{category.name} is {state}.", url_for("admin.manage_categories"), CATEGORIES,
+                     _categories_context())

@@ -9,7 +9,7 @@ from portal.admin import bp
 from portal.admin.forms import WEEKDAY_NAMES, CalendarForm, DefinitionForm, HolidayForm
 from portal.formatting import format_hours
 from portal.forms import EmptyForm
-from portal.htmx import is_htmx, redirect_to
+from portal.htmx import form_done, form_refused, is_htmx, redirect_to
 from portal.policy import permission_required
 from portal.services import requests as svc
 from portal.services import sla_admin
@@ -41,17 +41,32 @@ def _place_errors(form, exc: ServiceError) -> None:
         form.form_errors.append(exc.message)
 
 
-def _definitions_page(form: DefinitionForm | None = None, message: str | None = None, status: int = 200,
-                      edit_id: int | None = None, edit_form: DefinitionForm | None = None, error: str | None = None):
-    context = {
+DEFINITIONS = "admin/_sla.html"
+CALENDAR = "admin/_calendar.html"
+
+
+def _definitions_context(form: DefinitionForm | None = None, edit_id: int | None = None,
+                         edit_form: DefinitionForm | None = None) -> dict:
+    return {
         "definitions": sla_admin.list_definitions(),
         "calendars": {c.id: c for c in sla_admin.list_calendars()},
         "form": form or _definition_form(formdata=None),
-        "edit_id": edit_id, "edit_form": edit_form, "message": message, "error": error,
+        "edit_id": edit_id, "edit_form": edit_form,
         "action_form": EmptyForm(formdata=None),
     }
-    template = "admin/_sla.html" if is_htmx() else "admin/sla.html"
-    return render_template(template, **context), status
+
+
+def _definitions_page(form: DefinitionForm | None = None, status: int = 200, edit_id: int | None = None,
+                      edit_form: DefinitionForm | None = None):
+    context = _definitions_context(form, edit_id, edit_form)
+    return render_template(DEFINITIONS if is_htmx() else "admin/sla.html", **context), status
+
+
+def _definitions_done(message: str | None = None, exc: ServiceError | None = None):
+    back = url_for("admin.sla_definitions")
+    if exc is not None:
+        return form_refused(exc, back, DEFINITIONS, _definitions_context())
+    return form_done(message, back, DEFINITIONS, _definitions_context())
 
 
 def _definition_values(form: DefinitionForm, include_pair: bool) -> dict:
@@ -85,10 +100,7 @@ def sla_definitions():
     message = (f"Added {definition.category} / {definition.priority}: respond in "
                f"{format_hours(float(definition.response_time_hours))}, "
                f"resolve in {format_hours(float(definition.resolution_time_hours))}.")
-    if not is_htmx():
-        flash(message, "success")
-        return redirect_to(url_for("admin.sla_definitions"))
-    return _definitions_page(message=message)
+    return _definitions_done(message)
 
 
 @bp.route("/sla/<int:definition_id>", methods=["GET", "POST"])
@@ -109,32 +121,23 @@ def edit_sla_definition(definition_id: int):
     except (ValidationFailed, Conflict) as exc:
         _place_errors(form, exc)
         return _definitions_page(edit_id=definition.id, edit_form=form, status=exc.status)
-    message = "Definition saved." + (f" {note}" if note else " Open requests keep the targets they started with.")
-    if not is_htmx():
-        flash(message, "success")
-        return redirect_to(url_for("admin.sla_definitions"))
-    return _definitions_page(message=message)
+    return _definitions_done(
+        "Definition saved." + (f" {note}" if note else " Open requests keep the targets they started with."))
 
 
 @bp.post("/sla/<int:definition_id>/active")
 @permission_required("sla.configure")
 def toggle_sla_definition(definition_id: int):
     """Activate or deactivate a definition."""
-    if not EmptyForm().validate_on_submit():
-        return _definitions_page(status=400, error="The form expired; reload the page and try again.")
     active = request.form.get("active") == "true"
     try:
+        if not EmptyForm().validate_on_submit():
+            raise ServiceError("The form expired; reload the page and try again.")
         definition, _ = sla_admin.update_definition(current_user, definition_id, {"is_active": active})
-    except Conflict as exc:
-        if not is_htmx():
-            flash(exc.message, "error")
-            return redirect_to(url_for("admin.sla_definitions"))
-        return _definitions_page(status=exc.status, error=exc.message)
-    message = f"{definition.category} / {definition.priority} is now {'active' if active else 'inactive'}."
-    if not is_htmx():
-        flash(message, "success")
-        return redirect_to(url_for("admin.sla_definitions"))
-    return _definitions_page(message=message)
+    except ServiceError as exc:
+        return _definitions_done(exc=exc)
+    return _definitions_done(
+        f"{definition.category} / {definition.priority} is now {'active' if active else 'inactive'}.")
 
 
 # ---------------------------------------------------------------- calendars
@@ -170,26 +173,27 @@ def calendars():
         _place_errors(form, exc)
         return _calendars_page(form, status=exc.status)
     if not is_htmx():
-        flash(f"Calendar {cal.name} added.", "success")
+        flash(f"Calendar {cal.name} added.", "success")  # plain posts go on to the new calendar
         return redirect_to(url_for("admin.edit_calendar", calendar_id=cal.id))
     return _calendars_page(message=f"Calendar {cal.name} added.")
 
 
-def _calendar_page(cal, form=None, holiday_form=None, message=None, status=200):
-    context = {"cal": cal, "form": form or CalendarForm(formdata=None, obj=cal,
-                                                          working_days=[str(d) for d in cal.working_days]),
-               "holiday_form": holiday_form or HolidayForm(formdata=None, prefix=HOLIDAY_PREFIX), "message": message,
-               "weekdays": WEEKDAY_NAMES, "action_form": EmptyForm(formdata=None)}
-    template = "admin/_calendar.html" if is_htmx() else "admin/calendar.html"
-    return current_app.make_response((render_template(template, **context), status))
+def _calendar_context(cal, form=None, holiday_form=None) -> dict:
+    return {"cal": cal, "form": form or CalendarForm(formdata=None, obj=cal,
+                                                       working_days=[str(d) for d in cal.working_days]),
+            "holiday_form": holiday_form or HolidayForm(formdata=None, prefix=HOLIDAY_PREFIX),
+            "weekdays": WEEKDAY_NAMES, "action_form": EmptyForm(formdata=None)}
+
+
+def _calendar_page(cal, form=None, holiday_form=None, status=200):
+    context = _calendar_context(cal, form, holiday_form)
+    return current_app.make_response((render_template(CALENDAR if is_htmx() else "admin/calendar.html", **context),
+                                      status))
 
 
 def _calendar_saved(cal, message: str):
     """After a calendar change: a plain post redirects (a reload never re-posts); HTMX gets the panel."""
-    if not is_htmx():
-        flash(message, "success")
-        return redirect_to(url_for("admin.edit_calendar", calendar_id=cal.id))
-    return _calendar_page(cal, message=message)
+    return form_done(message, url_for("admin.edit_calendar", calendar_id=cal.id), CALENDAR, _calendar_context(cal))
 
 
 @bp.route("/calendars/<int:calendar_id>", methods=["GET", "POST"])

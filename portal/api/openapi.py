@@ -67,6 +67,8 @@ SCHEMAS = {
             "requester": USER_REF, "assignee": USER_REF,
             "created_at": TIME, "updated_at": TIME, "first_response_at": TIME, "resolved_at": TIME,
             "closed_at": TIME,
+            "version": {"type": "integer", "minimum": 1,
+                        "description": "Goes up with every change; send it back (or the ETag) to refuse stale writes"},
         },
     },
     "ServiceRequestDetail": {
@@ -92,6 +94,8 @@ SCHEMAS = {
             "category": {"type": "string"}, "priority": {"type": "string", "enum": list(PRIORITIES)},
             "status": {"type": "string", "enum": list(STATUSES)},
             "assignee_id": {"type": "integer", "nullable": True},
+            "version": {"type": "integer", "minimum": 1,
+                        "description": "The version you read; a change made since is refused with 409"},
         },
     },
     "SlaDefinition": {
@@ -206,7 +210,12 @@ PATHS = {
                           **_errors(401, 404)},
         },
         "patch": {
-            "summary": "Change fields, status or assignee (all or nothing)", "parameters": [REQUEST_ID],
+            "summary": "Change fields, status or assignee (all or nothing)",
+            "description": "Send `If-Match` with the ETag of GET (or a `version` field) and a change made "
+                           "meanwhile by someone else is refused with 409 `stale_version` (with `current_version`, "
+                           "`changed_by` and `changed_at`) instead of being overwritten.",
+            "parameters": [REQUEST_ID, {"name": "If-Match", "in": "header", "required": False,
+                                        "schema": {"type": "string"}, "description": 'The ETag from GET, e.g. "3"'}],
             "requestBody": {"required": True, **_json(_ref("ServiceRequestPatch"))},
             "responses": {"200": {"description": "Updated", **_json(_ref("ServiceRequest"))},
                           **_errors(400, 401, 403, 404, 409, 422)},

@@ -145,9 +145,10 @@ def _answer(request_id: int, target: str, message: str | None = None, exc: Servi
     context = _detail_context(req, **extra)
     back = url_for("requests.show_request", request_id=request_id)
     others = tuple(p for p in PARTS if p != target)
+    title = f"#{req.id} {req.title}"
     if exc is not None:
-        return form_refused(exc, back, target, context, others)
-    return form_done(message, back, target, context, others)
+        return form_refused(exc, back, target, context, others, title=title)
+    return form_done(message, back, target, context, others, title=title)
 
 
 def _version() -> int | None:

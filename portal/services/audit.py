@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -43,3 +44,18 @@ def record(
     )
     db.session.add(entry)
     return entry
+
+
+def record_changes(actor: User | None, action: str | Callable[[set[str]], str], entity_type: str, entity_id: int,
+                   before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """One audit row with only the fields that changed (before and after); nothing when none did.
+
+    `action` may be a function of the changed field names (e.g. "assigned" when only the
+    assignee changed). Returns the names of the changed fields.
+    """
+    changed = {k for k in after if after[k] != before.get(k)}
+    if changed:
+        name = action(changed) if callable(action) else action
+        record(actor, name, entity_type, entity_id, {k: before.get(k) for k in changed},
+               {k: after[k] for k in changed})
+    return changed

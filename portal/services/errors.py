@@ -55,9 +55,11 @@ class StaleChange(Conflict):
 
     code = "stale_version"
 
-    def __init__(self, what: str, version: int, changed_by: str | None, changed_at=None):
+    def __init__(self, what: str, version: int, changed_by: str | None, changed_at=None,
+                 changed_by_id: int | None = None):
         self.version = version
         self.changed_by = changed_by
+        self.changed_by_id = changed_by_id
         self.changed_at = changed_at
         self.what = what
         who = f" by {changed_by}" if changed_by else ""

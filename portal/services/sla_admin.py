@@ -169,12 +169,9 @@ def update_definition(actor: User | SystemActor, definition_id: int, values: dic
         before = _snapshot(definition)
         for key, value in clean.items():
             setattr(definition, key, value)
-        after = _snapshot(definition)
-        if after != before:
+        if audit.record_changes(actor, "sla_definition.updated", "sla_definition", definition.id, before,
+                                _snapshot(definition)):
             definition.updated_at = utcnow()
-            changed = [k for k in after if after[k] != before[k]]
-            audit.record(actor, "sla_definition.updated", "sla_definition", definition.id,
-                         {k: before[k] for k in changed}, {k: after[k] for k in changed})
     note = None
     if apply_to_open:
         note = schedule_rebuild(definition_id=definition.id)

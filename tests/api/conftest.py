@@ -107,3 +107,15 @@ def count_rows(ctx):
 
     return count
 
+
+
+@pytest.fixture()
+def requester(factories, as_user):
+    """A requester calling the API with a real token."""
+    return as_user(factories.make_user("requester"))
+
+
+@pytest.fixture()
+def agent(factories, as_user):
+    """An agent calling the API with a real token."""
+    return as_user(factories.make_user("agent"))

@@ -9,16 +9,6 @@ from tests.api.helpers import error_of
 
 
 @pytest.fixture()
-def requester(factories, as_user):
-    return as_user(factories.make_user("requester"))
-
-
-@pytest.fixture()
-def agent(factories, as_user):
-    return as_user(factories.make_user("agent"))
-
-
-@pytest.fixture()
 def own_request(factories, requester):
     return factories.make_request(requester.user)
 

@@ -10,16 +10,6 @@ from tests.api.helpers import API, error_of
 NEW = {"title": "Laptop will not boot", "description": "Black screen after the logo.", "category": "hardware"}
 
 
-@pytest.fixture()
-def requester(factories, as_user):
-    return as_user(factories.make_user("requester"))
-
-
-@pytest.fixture()
-def agent(factories, as_user):
-    return as_user(factories.make_user("agent"))
-
-
 def _path(req_or_id) -> str:
     return f"service-requests/{getattr(req_or_id, 'id', req_or_id)}"
 

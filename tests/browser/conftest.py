@@ -52,8 +52,23 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def csrf_enabled(app):
+    """Every browser journey runs with CSRF checking on, as in production.
+
+    The session `app` (tests/conftest.py) turns it off for the test clients; the live server
+    serves that same app object, so the journeys switch it on for their duration. Forms then
+    need their hidden csrf_token and HTMX requests the X-CSRFToken header from `<body hx-headers>`.
+    Autouse, so journeys that open their own browser context (not `page`) are covered too.
+    """
+    previous = app.config.get("WTF_CSRF_ENABLED", True)
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield
+    app.config["WTF_CSRF_ENABLED"] = previous
+
+
 @pytest.fixture()
-def page(browser, live_server):
+def page(browser, live_server, csrf_enabled):
     context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 860})
     page = context.new_page()
     page.set_default_timeout(10_000)

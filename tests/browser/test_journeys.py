@@ -139,3 +139,14 @@ def test_admin_adds_a_category(page, factories, shoot):
     shoot(page, "08-admin-categories")
     page.click("text=New request")
     expect(page.locator("#category option[value=facilities]")).to_have_count(1)
+
+
+def test_journeys_run_with_csrf_checking_on(page, helpdesk):
+    """The harness turns CSRF on: a post without the token is refused, so the journeys exercise the real one."""
+    target = helpdesk["requests"][0]
+    sign_in(page, "alex@example.com", TEST_PASSWORD)
+    response = page.request.post(f"/requests/{target.id}/status", form={"status": "in_progress"})
+    assert response.status == 400
+    assert "The form expired" in response.text()
+    page.goto(f"/requests/{target.id}")
+    expect(page.locator("#request-header")).to_contain_text("Open")

@@ -54,8 +54,8 @@ def lock_request(actor: User, request_id: int, expected_version: int | None = No
     if req is None:
         raise NotFound(f"Request #{request_id} was not found.")
     if expected_version is not None and req.version != expected_version:
-        changed_by, changed_at = last_change(req.id)
-        raise StaleChange(f"Request #{req.id}", req.version, changed_by, changed_at)
+        changed_by, changed_at, changed_by_id = last_change(req.id)
+        raise StaleChange(f"Request #{req.id}", req.version, changed_by, changed_at, changed_by_id)
     return req
 
 
@@ -202,16 +202,17 @@ def _apply_changes(actor: User, req: ServiceRequest, changes: dict[str, Any]) ->
         setattr(req, name, value)
     if "status" in changes:
         _apply_status(actor, req, changes["status"], now)
-    after = audit.snapshot(req, REQUEST_AUDIT_FIELDS)
-    if after == before:
-        return
-    req.updated_at = now
-    changed = {k for k in after if after[k] != before[k]}
-    action = "request.status_changed" if changed == {"status"} else (
-        "request.assigned" if changed == {"assignee_id"} else "request.updated")
-    audit.record(actor, action, "service_request", req.id,
-                 {k: before[k] for k in changed}, {k: after[k] for k in changed})
-    sla.sync(req, clock_before, actor, now)
+    if audit.record_changes(actor, _change_action, "service_request", req.id, before,
+                            audit.snapshot(req, REQUEST_AUDIT_FIELDS)):
+        req.updated_at = now
+        sla.sync(req, clock_before, actor, now)
+
+
+def _change_action(changed: set[str]) -> str:
+    """The audit action of a change: the timeline reads status moves and assignments on their own."""
+    if changed == {"status"}:
+        return "request.status_changed"
+    return "request.assigned" if changed == {"assignee_id"} else "request.updated"
 
 
 def update_request(actor: User, request_id: int, changes: dict[str, Any],
@@ -282,13 +283,10 @@ def add_comment(
         if not actor.is_staff and req.status == "waiting_on_customer":
             # The customer answered: the ball is back with the agents.
             req.status = "in_progress"
-        after = audit.snapshot(req, ("status", "first_response_at"))
         req.updated_at = now
         audit.record(actor, "comment.added", "service_request", req.id, None,
                      {"comment_id": comment.id, "internal": comment.internal})
-        if after != before:
-            changed = {k for k in after if after[k] != before[k]}
-            audit.record(actor, "request.updated", "service_request", req.id,
-                         {k: before[k] for k in changed}, {k: after[k] for k in changed})
+        if audit.record_changes(actor, "request.updated", "service_request", req.id, before,
+                                audit.snapshot(req, ("status", "first_response_at"))):
             sla.sync(req, clock_before, actor, now)
     return comment

@@ -48,14 +48,14 @@ def get_request(actor: User, request_id: int) -> ServiceRequest:
     return found
 
 
-def last_change(request_id: int) -> tuple[str | None, datetime | None]:
-    """Who changed the request last and when, from its audit trail (indexed by entity and time)."""
+def last_change(request_id: int) -> tuple[str | None, datetime | None, int | None]:
+    """Who changed the request last (name, id) and when, from its audit trail (indexed by entity and time)."""
     row = db.session.execute(
-        select(func.coalesce(User.name, "the system"), AuditLog.at)
+        select(func.coalesce(User.name, "the system"), AuditLog.at, AuditLog.actor_id)
         .select_from(AuditLog).outerjoin(User, User.id == AuditLog.actor_id)
         .where(AuditLog.entity_type == "service_request", AuditLog.entity_id == request_id)
         .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(1)).first()
-    return (row[0], row[1]) if row else (None, None)
+    return (row[0], row[1], row[2]) if row else (None, None, None)
 
 
 @dataclass
