@@ -57,7 +57,7 @@ RESPONDED_SHARE = 0.9        # open requests that already had a first response
 AT_RISK_PERCENT = 75
 N_ADMINS, N_MANAGERS, N_AGENTS, N_REQUESTERS = 1, 2, 10, 200
 
-# The rows the breach UPDATEs of portal/services/sla.py (_BREACH_SQL) touch, as plain SELECTs.
+# The rows the breach UPDATEs of portal/services/sla/checks.py (_BREACH_SQL) touch, as plain SELECTs.
 BARE_BREACH_SQL = {
     "response": "SELECT request_id FROM sla_metric WHERE response_due_at <= :now "
                 "AND responded_at IS NULL AND response_breached_at IS NULL",

@@ -18,7 +18,8 @@ T0 = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)  # a Monday, 11:00 in London
 def clock(ctx, monkeypatch):
     c = Clock(T0)
     monkeypatch.setattr("portal.services.requests.commands.utcnow", c)
-    monkeypatch.setattr("portal.services.sla.utcnow", c)
+    monkeypatch.setattr("portal.services.sla.exemptions.utcnow", c)
+    monkeypatch.setattr("portal.services.sla.checks.utcnow", c)
     monkeypatch.setattr("portal.services.sla_admin.utcnow", c)
     return c
 

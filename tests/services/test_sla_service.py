@@ -39,7 +39,8 @@ BANK_HOLIDAY = date(2024, 8, 26)                        # a Monday
 def clock(ctx, monkeypatch):
     c = Clock(T0)
     monkeypatch.setattr("portal.services.requests.commands.utcnow", c)
-    monkeypatch.setattr("portal.services.sla.utcnow", c)
+    monkeypatch.setattr("portal.services.sla.exemptions.utcnow", c)
+    monkeypatch.setattr("portal.services.sla.checks.utcnow", c)
     return c
 
 

@@ -1,0 +1,47 @@
+"""How a request's SLA clock reads to a person: each target's state, from the stored clock.
+
+The rules of which state wins live in portal.domain.sla_rules; this module reads the clock row
+and the exemptions and hands their plain values over.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from portal.domain import sla_rules
+from portal.domain.sla_rules import TargetState
+from portal.models import SlaExemption, SlaMetric
+from portal.models.sla import TARGETS
+from portal.services.sla.exemptions import list_exemptions
+
+
+def _target_clock(metric: SlaMetric, target: str, done_at: datetime | None) -> sla_rules.TargetClock:
+    """One target's stored facts as the plain view the state rules read."""
+    return sla_rules.TargetClock(
+        target=target,
+        hours=float(getattr(metric, f"{target}_target_hours")),
+        due_at=getattr(metric, f"{target}_due_at"),
+        warn_at=getattr(metric, f"{target}_warn_at"),
+        done_at=done_at,
+        breached_at=getattr(metric, f"{target}_breached_at"),
+        at_risk_at=getattr(metric, f"{target}_at_risk_at"),
+        sla_met=getattr(metric, f"{target}_sla_met"),
+    )
+
+
+def target_states(metric: SlaMetric | None, now: datetime, exemptions: list[SlaExemption] | None = None,
+                  show_exempt: bool = True) -> list[TargetState]:
+    """Each target's state: met, missed (met late), breached, paused, exempt, at risk or running.
+
+    Exemptions are an internal matter: with `show_exempt` False an exempt target reads as paused.
+    Without `exemptions` the request's own are read.
+    """
+    if metric is None or metric.definition_id is None:
+        return []
+    if exemptions is None:
+        exemptions = list_exemptions(metric.request_id)
+    active = [x for x in exemptions if x.is_active(now)]
+    exempt_targets = {t for t in TARGETS if any(x.covers(t) for x in active)}
+    targets = [_target_clock(metric, "response", metric.responded_at),
+               _target_clock(metric, "resolution", metric.resolved_at)]
+    return sla_rules.target_states(targets, metric.paused_since, exempt_targets, now, show_exempt)
