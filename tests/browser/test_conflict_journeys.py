@@ -32,12 +32,18 @@ def desk(factories):
     return {"agent": agent, "requester": requester, "request": req}
 
 
-def second_tab(page):
-    """Another tab in the same browser context (the same session), failing on JavaScript errors too."""
+def two_tabs(page, req):
+    """The agent signed in with the request open in `page` and in a second tab of the same session.
+
+    Returns the second tab and the JavaScript errors it records (the `page` fixture checks its own).
+    """
+    sign_in(page, "alex@example.com", TEST_PASSWORD)
+    page.goto(f"/requests/{req.id}")
     tab = page.context.new_page()
     tab.set_default_timeout(10_000)
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(f"/requests/{req.id}")
     return tab, errors
 
 
@@ -56,11 +62,8 @@ def expect_versions(page, version: int) -> None:
 
 def test_stale_tab_status_change_is_refused_and_shows_current_state(page, desk, factories, shoot):
     req = desk["request"]
-    sign_in(page, "alex@example.com", TEST_PASSWORD)
     tab1 = page
-    tab1.goto(f"/requests/{req.id}")
-    tab2, tab2_errors = second_tab(page)
-    tab2.goto(f"/requests/{req.id}")
+    tab2, tab2_errors = two_tabs(page, req)
     expect(tab1.locator("#request-header")).to_contain_text("Open")
     tab1.evaluate("window.__noReload = true")
 
@@ -140,11 +143,8 @@ def test_requester_edits_title_and_description(page, desk, factories, shoot):
 
 def test_stale_edit_keeps_the_unsaved_text_and_shows_the_current_one(page, desk, factories, shoot):
     req = desk["request"]
-    sign_in(page, "alex@example.com", TEST_PASSWORD)
     tab1 = page
-    tab1.goto(f"/requests/{req.id}")
-    tab2, tab2_errors = second_tab(page)
-    tab2.goto(f"/requests/{req.id}")
+    tab2, tab2_errors = two_tabs(page, req)
     for tab in (tab1, tab2):
         tab.click("#request-description details.edit-text summary")
         expect(tab.locator("#edit-title")).to_be_visible()
@@ -195,10 +195,7 @@ def test_stale_edit_keeps_the_unsaved_text_and_shows_the_current_one(page, desk,
 
 def test_stale_panel_change_leaves_the_text_editor_closed(page, desk):
     req = desk["request"]
-    sign_in(page, "alex@example.com", TEST_PASSWORD)
-    page.goto(f"/requests/{req.id}")
-    tab2, _ = second_tab(page)
-    tab2.goto(f"/requests/{req.id}")
+    tab2, _ = two_tabs(page, req)
     tab2.click("#request-panel button[data-status=resolved]")
     expect(tab2.locator("#request-header")).to_contain_text("Resolved")
 
