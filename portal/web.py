@@ -20,7 +20,7 @@ from portal.formatting import (
     time_ago,
 )
 from portal.htmx import is_htmx
-from portal.policy import can, has_role
+from portal.policy import can
 from portal.services.errors import ServiceError, StaleChange, conflict_from_integrity
 
 CSP = (
@@ -193,7 +193,6 @@ def init_web(app: Flask) -> None:
         return response
 
     app.jinja_env.globals.update(
-        has_role=has_role,
         can=can,
         category_name=category_name,
         action_label=workflow.action_label,
