@@ -9,6 +9,7 @@ from portal.api.auth import token_required
 from portal.api.openapi import openapi_document
 from portal.api.schemas import comment_json, iso, parse_body, request_json
 from portal.extensions import csrf, limiter
+from portal.paging import as_id
 from portal.services import requests as svc
 from portal.services import users
 from portal.services.errors import ValidationFailed
@@ -114,8 +115,8 @@ def expected_version(body_version: int | None) -> int | None:
     if header is not None and header.strip() != "*":
         tags = request.if_match
         tag = next(iter(tags), None) if len(tags.as_set()) == 1 and not tags.star_tag else None
-        from_header = svc.parse_version(tag) if tag is not None and tag.isascii() and tag.isdecimal() else None
-        if from_header is None:
+        from_header = as_id(tag) if tag is not None else None
+        if not from_header:  # not one ETag of digits, or "0"
             raise ValidationFailed({"If-Match": "Send one ETag exactly as GET returned it, e.g. \"3\"."})
     if body_version is not None:
         body_version = svc.parse_version(body_version)
