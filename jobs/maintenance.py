@@ -13,3 +13,13 @@ def purge_expired_tokens() -> int:
         count = purge()
     record_meta(purged=count)
     return count
+
+
+def relay_outbox() -> int:
+    """Relay outbox rows still waiting (every minute; the rows written while Redis was down)."""
+    from portal.queueing import relay_outbox as relay
+
+    with app_context():
+        count = relay()
+    record_meta(relayed=count)
+    return count

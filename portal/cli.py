@@ -105,12 +105,15 @@ def worker_command(queues: str | None, burst: bool) -> None:
     """Run an RQ worker (with its scheduler, so retries with delays fire)."""
     from rq import Worker
 
-    from portal.queueing import QUEUES, WORKER_QUEUE_ORDER, get_queue, redis_connection
+    from portal.queueing import QUEUES, WORKER_QUEUE_ORDER, get_queue, redis_connection, relay_outbox
 
     names = [q.strip() for q in queues.split(",")] if queues else list(WORKER_QUEUE_ORDER)
     unknown = [n for n in names if n not in QUEUES]
     if unknown:
         raise click.ClickException(f"Unknown queue(s): {', '.join(unknown)}. Known: {', '.join(QUEUES)}.")
+    relayed = relay_outbox()  # jobs written while Redis was down go out before the first one runs
+    if relayed:
+        click.echo(f"relayed {relayed} waiting job(s) from the outbox")
     connection = redis_connection()
     worker = Worker([get_queue(n, connection) for n in names], connection=connection)
     worker.work(with_scheduler=True, burst=burst)

@@ -5,11 +5,23 @@ The portal never imports jobs/: it names job functions as strings.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry
+from rq.job import Job
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import OutboxMessage
+from portal.models._time import utcnow
+from portal.observability import current_request_context
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,8 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
                  "Mark SLA targets that fell due or became at risk"),
     ScheduledJob("purge-expired-tokens", "17 3 * * *", "jobs.maintenance.purge_expired_tokens", "default",
                  "Delete API tokens that expired more than a day ago"),
+    ScheduledJob("relay-outbox", "* * * * *", "jobs.maintenance.relay_outbox", "default",
+                 "Relay jobs still waiting in the outbox (written while Redis was down)"),
 )
 
 
@@ -68,8 +82,99 @@ def get_queue(name: str, connection: Redis | None = None) -> Queue:
     return Queue(name, connection=connection or redis_connection(), default_timeout=policy.timeout)
 
 
-def enqueue(func: str, *args, queue: str = "default", connection: Redis | None = None, **kwargs):
-    """Put `func` (a dotted name such as 'jobs.email.send_email') on a queue with its retry policy."""
+def push(func: str, *args, queue: str = "default", connection: Redis | None = None, **kwargs) -> Job:
+    """Put `func` on its queue in Redis now, with the queue's retry policy.
+
+    For jobs that no database change causes (the scheduler's, a test's). A job a change causes
+    goes through `enqueue`, so that it is never lost.
+    """
+    return get_queue(queue, connection).enqueue(func, *args, retry=_retry(queue), **kwargs)
+
+
+def _retry(queue: str) -> Retry | None:
     policy = QUEUES[queue]
-    retry = Retry(max=policy.max_retries, interval=list(policy.intervals)) if policy.max_retries else None
-    return get_queue(queue, connection).enqueue(func, *args, retry=retry, **kwargs)
+    return Retry(max=policy.max_retries, interval=list(policy.intervals)) if policy.max_retries else None
+
+
+# ---------------------------------------------------------------- the outbox
+
+OUTBOX_PENDING = "outbox_pending"   # session.info flag: this transaction wrote outbox rows
+RELAY_BATCH = 500
+SENT_MARKER_TTL = 7 * 24 * 3600     # how long Redis remembers that an outbox row went out
+
+
+def enqueue(func: str, *args: Any, queue: str = "default", **kwargs: Any) -> OutboxMessage:
+    """Ask for `func` (a dotted name such as 'jobs.email.send_email') to run on `queue`.
+
+    The job is written as an outbox row in the current transaction, so it exists exactly when the
+    change that caused it commits; the unit of work relays it to Redis after the commit, and the
+    worker (at start) and the scheduler (every minute) relay whatever is still waiting, for
+    example everything written while Redis was down. Arguments must be JSON values (ids, not rows).
+    """
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    message = OutboxMessage(func=func, queue=queue, args=list(args), kwargs=kwargs,
+                            correlation_id=current_request_context().correlation_id)
+    db.session.add(message)
+    db.session.info[OUTBOX_PENDING] = True
+    return message
+
+
+def _relay_connection() -> Redis:
+    # Short waits: the relay runs after a user's commit, and a Redis that does not answer must not
+    # hold the page; what is not relayed now goes with the next relay.
+    return Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=3)
+
+
+def relay_outbox(limit: int = RELAY_BATCH) -> int:
+    """Put waiting outbox rows on their queues, oldest first, each exactly once; returns how many went.
+
+    Rows are claimed with SKIP LOCKED, so relays in several processes never send one row twice.
+    Each job goes to Redis in one MULTI/EXEC together with a "sent" marker for its row; a row whose
+    marker exists (it went out, but the database did not record it) is only marked, not sent again.
+    If Redis is down, nothing is lost: the rows wait for the next relay.
+    """
+    from portal.services.uow import unit_of_work  # the unit of work calls the relay after commits
+
+    sent = 0
+    with unit_of_work():
+        rows = list(db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.relayed_at.is_(None)).order_by(OutboxMessage.id)
+            .limit(limit).with_for_update(skip_locked=True)))
+        if not rows:
+            return 0
+        connection = _relay_connection()
+        for row in rows:
+            job_id = f"outbox-{row.id}"
+            marker = f"portal:outbox:sent:{row.id}"
+            try:
+                if not connection.exists(marker):
+                    _push_once(connection, row, job_id, marker)
+            except RedisError as exc:
+                row.attempts += 1
+                row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                log.warning("outbox relay stopped, Redis unreachable (%s); %d row(s) wait", exc, len(rows) - sent)
+                break
+            row.relayed_at = utcnow()
+            row.job_id = job_id
+            sent += 1
+    return sent
+
+
+def _push_once(connection: Redis, row: OutboxMessage, job_id: str, marker: str) -> None:
+    queue = get_queue(row.queue, connection)
+    data = Queue.prepare_data(row.func, args=tuple(row.args), kwargs=row.kwargs, job_id=job_id,
+                              retry=_retry(row.queue), meta={"correlation_id": row.correlation_id,
+                                                             "outbox_id": row.id})
+    with connection.pipeline() as pipe:
+        queue.enqueue_many([data], pipeline=pipe)
+        pipe.set(marker, 1, ex=SENT_MARKER_TTL)
+        pipe.execute()
+
+
+def relay_after_commit() -> None:
+    """Relay now what the committed transaction wrote; Redis being down only delays it."""
+    try:
+        relay_outbox()
+    except RedisError as exc:  # pragma: no cover - relay_outbox catches per row; connection set-up too
+        log.warning("outbox relay after commit failed: %s", exc)

@@ -1,6 +1,7 @@
 """ORM models, one module per aggregate; import them all so Alembic sees the full metadata."""
 
 from portal.models.audit import AuditLog
+from portal.models.outbox import OutboxMessage
 from portal.models.service_request import Attachment, Category, Comment, ServiceRequest
 from portal.models.sla import (
     BusinessCalendarRecord,
@@ -13,6 +14,6 @@ from portal.models.sla import (
 from portal.models.user import ApiToken, User
 
 __all__ = [
-    "ApiToken", "Attachment", "AuditLog", "BusinessCalendarRecord", "Category", "Comment", "Holiday",
+    "ApiToken", "Attachment", "AuditLog", "BusinessCalendarRecord", "Category", "Comment", "Holiday", "OutboxMessage",
     "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric", "User",
 ]

@@ -2,9 +2,10 @@
 
     with unit_of_work() as work:
         req = lock_request(...)          # SELECT ... FOR UPDATE, version checked
-        ...                              # domain rules, audit rows (and later the outbox rows)
+        ...                              # domain rules and audit rows
         work.on_rollback(discard_files)  # undo what lives outside the database
-    # committed here
+        queueing.enqueue("jobs.x.y", id)  # an outbox row, committed with the change
+    # committed here; the outbox rows are relayed to Redis now
 
 Services own their transactions through this context and nothing else; no service writes its
 own try/commit/except/rollback.
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
+from portal.queueing import OUTBOX_PENDING, relay_after_commit
 from portal.services.errors import conflict_from_integrity
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ def unit_of_work() -> Iterator[UnitOfWork]:
         db.session.commit()
     except BaseException as exc:
         db.session.rollback()
+        db.session.info.pop(OUTBOX_PENDING, None)  # the outbox rows went with the rollback
         for action in work._on_rollback:
             action()
         if isinstance(exc, IntegrityError):
@@ -63,3 +66,5 @@ def unit_of_work() -> Iterator[UnitOfWork]:
         raise
     for action in work._after_commit:
         action()
+    if db.session.info.pop(OUTBOX_PENDING, False):
+        relay_after_commit()

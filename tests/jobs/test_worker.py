@@ -14,7 +14,7 @@ from rq.job import Job
 from portal.extensions import db
 from portal.models import ApiToken
 from portal.models._time import utcnow
-from portal.queueing import QUEUES, SCHEDULE, enqueue, redis_connection
+from portal.queueing import QUEUES, SCHEDULE, push, redis_connection
 from portal.services import users
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_worker_runs_a_queued_job_with_its_retry_policy(app, ctx, factories):
     old.expires_at = utcnow() - timedelta(days=3)
     db.session.commit()
 
-    job = enqueue("jobs.maintenance.purge_expired_tokens", queue="default")
+    job = push("jobs.maintenance.purge_expired_tokens", queue="default")
     assert job.retries_left == QUEUES["default"].max_retries
 
     result = subprocess.run(_flask("jobs", "worker", "--burst"), cwd=ROOT, env=_env(app),
