@@ -101,10 +101,14 @@ def welcome_command() -> None:
 @jobs_cli.command("worker")
 @click.option("--queues", default=None, help="Comma-separated queue names (default: all, in priority order).")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker_command(queues: str | None, burst: bool) -> None:
-    """Run an RQ worker (with its scheduler, so retries with delays fire)."""
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (RQ's worker pool) serving these queues.")
+def worker_command(queues: str | None, burst: bool, concurrency: int) -> None:
+    """Run an RQ worker, or a pool of them (each with its scheduler, so retries with delays fire)."""
     from rq import Worker
+    from rq.worker_pool import WorkerPool
 
+    from portal.extensions import db
     from portal.queueing import QUEUES, WORKER_QUEUE_ORDER, get_queue, redis_connection, relay_outbox
 
     names = [q.strip() for q in queues.split(",")] if queues else list(WORKER_QUEUE_ORDER)
@@ -115,6 +119,12 @@ def worker_command(queues: str | None, burst: bool) -> None:
     if relayed:
         click.echo(f"relayed {relayed} waiting job(s) from the outbox")
     connection = redis_connection()
+    if concurrency > 1:
+        # The pool forks its workers: leave them no database connections of ours to share.
+        db.session.remove()
+        db.engine.dispose()
+        WorkerPool(names, connection=connection, num_workers=concurrency).start(burst=burst)
+        return
     worker = Worker([get_queue(n, connection) for n in names], connection=connection)
     worker.work(with_scheduler=True, burst=burst)
 
@@ -142,6 +152,104 @@ def scheduler_command(interval: int) -> None:
                        description=item.description, use_local_timezone=False)
         click.echo(f"scheduled {item.id}: {item.cron} (UTC) -> {item.func} on {item.queue}")
     scheduler.run()
+
+
+def _job_lines(place: str, queue: str | None) -> None:
+    from portal.services import jobs
+
+    try:
+        found = jobs.jobs(place, queue)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for job in found:
+        when = (job.ended_at or job.enqueued_at)
+        stamp = when.strftime("%Y-%m-%d %H:%M:%S") if when else "-"
+        click.echo(f"{job.id:<40} {job.queue:<10} {stamp}  {job.func}"
+                   + (f"  [{job.error}]" if job.error else "")
+                   + (f"  correlation {job.correlation_id}" if job.correlation_id else ""))
+    click.echo(f"{len(found)} {place} job(s)" + (f" on {queue}" if queue else ""))
+
+
+QUEUE_OPTION = click.option("--queue", default=None, help="Only this queue (default: all).")
+
+
+@jobs_cli.command("queues")
+def jobs_queues_command() -> None:
+    """Jobs per queue: waiting, running, scheduled (delayed retries) and failed."""
+    from portal.services import jobs
+
+    click.echo(f"{'queue':<10} {'queued':>7} {'active':>7} {'scheduled':>9} {'failed':>7}")
+    for row in jobs.queue_counts():
+        click.echo(f"{row.queue:<10} {row.queued:>7} {row.started:>7} {row.scheduled:>9} {row.failed:>7}")
+
+
+@jobs_cli.command("active")
+@QUEUE_OPTION
+def jobs_active_command(queue: str | None) -> None:
+    """Jobs running now."""
+    _job_lines("started", queue)
+
+
+@jobs_cli.command("reserved")
+@QUEUE_OPTION
+def jobs_reserved_command(queue: str | None) -> None:
+    """Jobs waiting on their queue for a worker."""
+    _job_lines("queued", queue)
+
+
+@jobs_cli.command("scheduled")
+@QUEUE_OPTION
+def jobs_scheduled_command(queue: str | None) -> None:
+    """The periodic schedule, then jobs waiting for a time (delayed retries)."""
+    from portal.services import jobs
+
+    for job_id, cron, func, when in jobs.periodic():
+        click.echo(f"{job_id:<28} {cron:<14} next {when:%Y-%m-%d %H:%M} UTC  {func}" if when else
+                   f"{job_id:<28} {cron:<14} {func}")
+    _job_lines("scheduled", queue)
+
+
+@jobs_cli.command("failed")
+@QUEUE_OPTION
+def jobs_failed_command(queue: str | None) -> None:
+    """Jobs that failed after their last retry (the dead-letter queue)."""
+    _job_lines("failed", queue)
+
+
+@jobs_cli.command("requeue")
+@click.argument("job_id", required=False)
+@click.option("--all", "all_jobs", is_flag=True, help="Every failed job (of --queue, or of all queues).")
+@QUEUE_OPTION
+def jobs_requeue_command(job_id: str | None, all_jobs: bool, queue: str | None) -> None:
+    """Put a failed job (or --all of them) back on its queue."""
+    from portal.services import jobs
+
+    if bool(job_id) == all_jobs:
+        raise click.ClickException("Name one failed job id, or pass --all.")
+    try:
+        count = jobs.requeue_failed(job_id, queue)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if job_id and not count:
+        raise click.ClickException(f"No failed job {job_id}" + (f" on {queue}." if queue else "."))
+    click.echo(f"Requeued {count} job(s).")
+
+
+@jobs_cli.command("purge")
+@QUEUE_OPTION
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def jobs_purge_command(queue: str | None, yes: bool) -> None:
+    """Delete the jobs waiting on a queue (or on all queues); running and failed jobs stay."""
+    from portal.services import jobs
+
+    where = f"queue {queue}" if queue else "every queue"
+    if not yes:
+        click.confirm(f"Delete every waiting job on {where}?", abort=True)
+    try:
+        count = jobs.purge(queue)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Deleted {count} waiting job(s) from {where}.")
 
 
 @sla_cli.command("check")

@@ -82,12 +82,18 @@ def get_queue(name: str, connection: Redis | None = None) -> Queue:
     return Queue(name, connection=connection or redis_connection(), default_timeout=policy.timeout)
 
 
+# Failed jobs (the dead-letter queue) stay in RQ's failed registry this long: a year, far past the
+# 30 days an admin is promised to find them in, so nothing expires before someone has looked.
+DEAD_LETTER_TTL = 365 * 24 * 3600
+
+
 def push(func: str, *args, queue: str = "default", connection: Redis | None = None, **kwargs) -> Job:
     """Put `func` on its queue in Redis now, with the queue's retry policy.
 
     For jobs that no database change causes (the scheduler's, a test's). A job a change causes
     goes through `enqueue`, so that it is never lost.
     """
+    kwargs.setdefault("failure_ttl", DEAD_LETTER_TTL)
     return get_queue(queue, connection).enqueue(func, *args, retry=_retry(queue), **kwargs)
 
 
@@ -164,8 +170,8 @@ def relay_outbox(limit: int = RELAY_BATCH) -> int:
 def _push_once(connection: Redis, row: OutboxMessage, job_id: str, marker: str) -> None:
     queue = get_queue(row.queue, connection)
     data = Queue.prepare_data(row.func, args=tuple(row.args), kwargs=row.kwargs, job_id=job_id,
-                              retry=_retry(row.queue), meta={"correlation_id": row.correlation_id,
-                                                             "outbox_id": row.id})
+                              retry=_retry(row.queue), failure_ttl=DEAD_LETTER_TTL,
+                              meta={"correlation_id": row.correlation_id, "outbox_id": row.id})
     with connection.pipeline() as pipe:
         queue.enqueue_many([data], pipeline=pipe)
         pipe.set(marker, 1, ex=SENT_MARKER_TTL)

@@ -106,6 +106,7 @@ def test_a_change_writes_its_job_and_the_commit_relays_it(ctx, definition):
     assert [(j.id, j.func_name, tuple(j.args)) for j in jobs] == [(row.job_id, REBUILD, (definition, None))]
     assert jobs[0].meta["outbox_id"] == row.id
     assert jobs[0].retries_left == 1  # the analytics queue's policy
+    assert jobs[0].failure_ttl >= 30 * 24 * 3600  # a dead letter is kept for at least 30 days
 
 
 def test_a_change_that_rolls_back_leaves_no_job(ctx, definition):

@@ -45,6 +45,7 @@ def test_worker_runs_a_queued_job_with_its_retry_policy(app, ctx, factories):
 
     job = push("jobs.maintenance.purge_expired_tokens", queue="default")
     assert job.retries_left == QUEUES["default"].max_retries
+    assert job.failure_ttl >= 30 * 24 * 3600  # a dead letter is kept for at least 30 days
 
     result = subprocess.run(_flask("jobs", "worker", "--burst"), cwd=ROOT, env=_env(app),
                             capture_output=True, text=True, timeout=120)
