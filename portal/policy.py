@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
     "sla.configure": ("admin", "Only admins can change SLA definitions and calendars."),
     "users.manage": ("admin", "Only admins can manage accounts."),
     "categories.manage": ("admin", "Only admins can add, retire or restore categories."),
+    "jobs.manage": ("admin", "Only admins can see and retry failed background jobs."),
     "dashboard.admin": ("admin", "Only admins can read the admin dashboard (managers: /sla/breaches)."),
 }
 

@@ -42,6 +42,7 @@ class JobInfo:
     ended_at: datetime | None
     error: str | None           # the exception's last line, for failed jobs
     correlation_id: str | None
+    traceback: str | None = None
 
 
 def _queues(queue: str | None) -> list[str]:
@@ -87,12 +88,13 @@ def jobs(place: str, queue: str | None = None, limit: int = 100, connection: Red
         job = Job.fetch(job_id, connection=connection) if Job.exists(job_id, connection=connection) else None
         if job is None:
             continue
-        error = None
+        trace = error = None
         if place == "failed":
-            trace = job.latest_result().exc_string if job.latest_result() else job.exc_info
-            error = (trace or "").strip().splitlines()[-1] if trace else None
+            result = job.latest_result()
+            trace = (result.exc_string if result else job.exc_info) or None
+            error = trace.strip().splitlines()[-1] if trace else None
         out.append(JobInfo(job.id, name, job.func_name, str(job.get_status()), job.enqueued_at, job.ended_at,
-                           error, (job.meta or {}).get("correlation_id")))
+                           error, (job.meta or {}).get("correlation_id"), trace))
     return out
 
 
@@ -103,6 +105,17 @@ def requeue_failed(job_id: str | None = None, queue: str | None = None, connecti
     for name, found in job_ids("failed", queue, connection):
         if job_id is None or found == job_id:
             _registry("failed", name, connection).requeue(found)
+            count += 1
+    return count
+
+
+def discard_failed(job_id: str | None = None, queue: str | None = None, connection: Redis | None = None) -> int:
+    """Delete one failed job (or all of a queue, or all) for good; returns how many."""
+    connection = connection or redis_connection()
+    count = 0
+    for name, found in job_ids("failed", queue, connection):
+        if job_id is None or found == job_id:
+            _registry("failed", name, connection).remove(found, delete_job=True)
             count += 1
     return count
 

@@ -119,6 +119,11 @@ ROUTES = [
     Route("POST", "/admin/calendars/<int:calendar_id>/holidays", "/admin/calendars/{calendar}/holidays", ADMIN,
           form={"holiday-day": "2027-01-01", "holiday-name": "New Year"}),
     Route("POST", "/admin/holidays/<int:holiday_id>/delete", "/admin/holidays/{holiday}/delete", ADMIN, form={}),
+    Route("GET", "/admin/jobs", "/admin/jobs", ADMIN),
+    Route("POST", "/admin/jobs/<job_id>/requeue", "/admin/jobs/no-such-job/requeue", ADMIN, form={}),
+    Route("POST", "/admin/jobs/<job_id>/discard", "/admin/jobs/no-such-job/discard", ADMIN, form={}),
+    Route("POST", "/admin/jobs/requeue-all", "/admin/jobs/requeue-all", ADMIN, form={"queue": "email"}),
+    Route("POST", "/admin/jobs/discard-all", "/admin/jobs/discard-all", ADMIN, form={"queue": "email"}),
     # SLA API
     Route("GET", "/api/v1/sla/definitions", "/api/v1/sla/definitions", STAFF),
     Route("POST", "/api/v1/sla/definitions", "/api/v1/sla/definitions", ADMIN,
