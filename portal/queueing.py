@@ -127,9 +127,16 @@ def enqueue(func: str, *args: Any, queue: str = "default", **kwargs: Any) -> Out
 
 
 def _relay_connection() -> Redis:
-    # Short waits: the relay runs after a user's commit, and a Redis that does not answer must not
-    # hold the page; what is not relayed now goes with the next relay.
-    return Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=3)
+    """One client per process and Redis URL (the relay runs after many commits; its pool is reused).
+
+    Short waits: the relay runs after a user's commit, and a Redis that does not answer must not
+    hold the page; what is not relayed now goes with the next relay.
+    """
+    url = current_app.config["REDIS_URL"]
+    clients = current_app.extensions.setdefault("outbox_relay_redis", {})
+    if url not in clients:
+        clients[url] = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=3)
+    return clients[url]
 
 
 def relay_outbox(limit: int = RELAY_BATCH) -> int:
@@ -179,8 +186,12 @@ def _push_once(connection: Redis, row: OutboxMessage, job_id: str, marker: str) 
 
 
 def relay_after_commit() -> None:
-    """Relay now what the committed transaction wrote; Redis being down only delays it."""
+    """Relay now what the committed transaction wrote.
+
+    The change is already saved, so nothing here may fail the user's request: whatever goes wrong
+    (Redis down, a database hiccup) is logged, and the rows wait for the next relay.
+    """
     try:
         relay_outbox()
-    except RedisError as exc:  # pragma: no cover - relay_outbox catches per row; connection set-up too
-        log.warning("outbox relay after commit failed: %s", exc)
+    except Exception:  # noqa: BLE001 - see above; the rows stay pending, nothing is lost
+        log.exception("outbox relay after commit failed; the jobs wait for the next relay")

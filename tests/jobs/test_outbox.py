@@ -194,3 +194,16 @@ def test_two_relays_at_once_send_each_job_once(app, ctx, definition, own_redis):
     assert sent == 40
     assert len(_queued(own_redis.url)) == 40
     assert redis_connection(own_redis.url).scard("rq:queues") >= 1
+
+
+def test_a_relay_that_breaks_after_commit_does_not_fail_the_change(ctx, definition, monkeypatch, caplog):
+    import portal.queueing as queueing
+
+    def broken(limit: int = 500) -> int:
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(queueing, "relay_outbox", broken)
+    _, note = sla_admin.update_definition(SYSTEM, definition, {"resolution_time_hours": 30}, apply_to_open=True)
+    assert note == sla_admin.REBUILD_NOTE
+    assert _pending() == 1  # saved with the change, waiting for the next relay
+    assert "the jobs wait for the next relay" in caplog.text
