@@ -23,3 +23,13 @@ def relay_outbox() -> int:
         count = relay()
     record_meta(relayed=count)
     return count
+
+
+def prune_outbox() -> int:
+    """Delete outbox rows relayed over 30 days ago (nightly); records the count in job.meta."""
+    from portal.queueing import prune_outbox as prune
+
+    with app_context():
+        count = prune()
+    record_meta(pruned=count)
+    return count

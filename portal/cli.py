@@ -137,19 +137,18 @@ def scheduler_command(interval: int) -> None:
 
     from rq_scheduler import Scheduler
 
-    from portal.queueing import SCHEDULE, redis_connection
+    from portal.queueing import redis_connection
+    from portal.services import jobs
 
     os.environ.setdefault("TZ", "UTC")
     # rq-scheduler's crontab dependency warns about a future default; our cron lines are UTC already.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"rq_scheduler\..*")
-    connection = redis_connection()
-    scheduler = Scheduler(connection=connection, interval=interval)
-    for job in scheduler.get_jobs():
-        if job.id in {s.id for s in SCHEDULE}:
-            scheduler.cancel(job)
-    for item in SCHEDULE:
-        scheduler.cron(item.cron, func=item.func, queue_name=item.queue, id=item.id,
-                       description=item.description, use_local_timezone=False)
+    try:
+        entries = jobs.schedule()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    scheduler = Scheduler(connection=redis_connection(), interval=interval)
+    for item in jobs.register_schedule(scheduler, entries):
         click.echo(f"scheduled {item.id}: {item.cron} (UTC) -> {item.func} on {item.queue}")
     scheduler.run()
 

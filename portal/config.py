@@ -99,6 +99,9 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
         "PER_PAGE": _int(env, "PER_PAGE", 25),
+        # SCHEDULE_<JOB_ID>="cron line" replaces a periodic job's time (UTC); see `flask jobs scheduled`.
+        "SCHEDULE_OVERRIDES": {name[len("SCHEDULE_"):].lower().replace("_", "-"): value.strip()
+                               for name, value in env.items() if name.startswith("SCHEDULE_") and value.strip()},
     }
     require_service_urls(config)
     return config

@@ -68,6 +68,8 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
                  "Delete API tokens that expired more than a day ago"),
     ScheduledJob("relay-outbox", "* * * * *", "jobs.maintenance.relay_outbox", "default",
                  "Relay jobs still waiting in the outbox (written while Redis was down)"),
+    ScheduledJob("prune-outbox", "41 3 * * *", "jobs.maintenance.prune_outbox", "default",
+                 "Delete outbox rows relayed more than 30 days ago"),
 )
 
 
@@ -183,6 +185,21 @@ def _push_once(connection: Redis, row: OutboxMessage, job_id: str, marker: str) 
         queue.enqueue_many([data], pipeline=pipe)
         pipe.set(marker, 1, ex=SENT_MARKER_TTL)
         pipe.execute()
+
+
+OUTBOX_KEEP_DAYS = 30
+
+
+def prune_outbox(days: int = OUTBOX_KEEP_DAYS) -> int:
+    """Delete outbox rows relayed more than `days` ago (waiting rows are never touched); returns how many."""
+    from datetime import timedelta
+
+    from portal.services.uow import unit_of_work
+
+    with unit_of_work():
+        result = db.session.execute(OutboxMessage.__table__.delete().where(
+            OutboxMessage.relayed_at.is_not(None), OutboxMessage.relayed_at < utcnow() - timedelta(days=days)))
+    return result.rowcount or 0
 
 
 def relay_after_commit() -> None:

@@ -122,3 +122,8 @@ def test_database_urls_use_the_psycopg2_driver():
     assert sqlalchemy_url("postgresql://u@h/db") == "postgresql+psycopg2://u@h/db"
     assert sqlalchemy_url("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
     assert sqlalchemy_url("postgresql+psycopg2://u@h/db") == "postgresql+psycopg2://u@h/db"
+
+
+def test_schedule_times_can_be_set_by_environment():
+    cfg = load_config({"SCHEDULE_CHECK_SLA_BREACHES": " */10 * * * * ", "SCHEDULE_PRUNE_OUTBOX": ""})
+    assert cfg["SCHEDULE_OVERRIDES"] == {"check-sla-breaches": "*/10 * * * *"}

@@ -14,7 +14,7 @@ from redis import Redis
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-from portal.queueing import QUEUES, WORKER_QUEUE_ORDER, get_queue, redis_connection
+from portal.queueing import QUEUES, SCHEDULE, WORKER_QUEUE_ORDER, ScheduledJob, get_queue, redis_connection
 
 PLACES = ("queued", "started", "scheduled", "failed")
 
@@ -142,3 +142,38 @@ def periodic(connection: Redis | None = None) -> list[tuple[str, str, str, datet
         scheduler = Scheduler(connection=connection or redis_connection())
         return [(job.id, job.meta.get("cron_string", ""), job.func_name, when)
                 for job, when in scheduler.get_jobs(with_times=True)]
+
+
+def schedule() -> list[ScheduledJob]:
+    """The periodic jobs with their times: SCHEDULE, each cron line replaceable from the settings.
+
+    `SCHEDULE_<ID>` (the id upper-cased, dashes as underscores, e.g. SCHEDULE_CHECK_SLA_BREACHES)
+    replaces a job's cron line (UTC); a line that is not a valid cron expression is refused.
+    """
+    from dataclasses import replace
+
+    from crontab import CronTab
+    from flask import current_app
+
+    overrides = current_app.config.get("SCHEDULE_OVERRIDES", {})
+    entries = []
+    for item in SCHEDULE:
+        cron = overrides.get(item.id, item.cron)
+        try:
+            CronTab(cron)
+        except ValueError as exc:
+            raise ValueError(f"{item.id}: {cron!r} is not a cron line ({exc}).") from exc
+        entries.append(replace(item, cron=cron))
+    return entries
+
+
+def register_schedule(scheduler, entries: list[ScheduledJob]) -> list[ScheduledJob]:
+    """Put the periodic jobs into rq-scheduler, replacing our earlier entries: a restart never doubles one."""
+    ours = {item.id for item in SCHEDULE}
+    for job in scheduler.get_jobs():
+        if job.id in ours:
+            scheduler.cancel(job)
+    for item in entries:
+        scheduler.cron(item.cron, func=item.func, queue_name=item.queue, id=item.id,
+                       description=item.description, use_local_timezone=False)
+    return entries

@@ -116,3 +116,32 @@ def test_a_worker_killed_mid_job_leaves_a_job_that_is_retried(app, ctx, tmp_path
     assert result.returncode == 0, result.stderr
     job = Job.fetch(job.id, connection=connection)
     assert (job.get_status(), job.return_value()) == ("finished", "finished on a retry")
+
+
+def test_schedule_times_come_from_the_settings_and_bad_lines_are_refused(app, ctx):
+    import pytest
+
+    from portal.services import jobs
+
+    app.config["SCHEDULE_OVERRIDES"] = {"check-sla-breaches": "*/2 * * * *"}
+    try:
+        entries = {e.id: e.cron for e in jobs.schedule()}
+        assert entries["check-sla-breaches"] == "*/2 * * * *" and entries["relay-outbox"] == "* * * * *"
+        app.config["SCHEDULE_OVERRIDES"] = {"relay-outbox": "every minute please"}
+        with pytest.raises(ValueError, match="relay-outbox"):
+            jobs.schedule()
+    finally:
+        app.config["SCHEDULE_OVERRIDES"] = {}
+
+
+def test_registering_the_schedule_twice_never_doubles_an_entry(app, ctx):
+    from rq_scheduler import Scheduler
+
+    from portal.queueing import SCHEDULE
+    from portal.services import jobs
+
+    scheduler = Scheduler(connection=redis_connection())
+    jobs.register_schedule(scheduler, jobs.schedule())
+    jobs.register_schedule(scheduler, jobs.schedule())  # a restart
+    ids = sorted(job.id for job in scheduler.get_jobs())
+    assert ids == sorted(item.id for item in SCHEDULE)

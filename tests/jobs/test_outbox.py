@@ -207,3 +207,23 @@ def test_a_relay_that_breaks_after_commit_does_not_fail_the_change(ctx, definiti
     assert note == sla_admin.REBUILD_NOTE
     assert _pending() == 1  # saved with the change, waiting for the next relay
     assert "the jobs wait for the next relay" in caplog.text
+
+
+def test_prune_deletes_only_rows_relayed_long_ago(ctx, definition):
+    from datetime import timedelta
+
+    from portal.models._time import utcnow
+    from portal.queueing import prune_outbox
+
+    with unit_of_work():
+        for _ in range(3):
+            enqueue(REBUILD, definition, None, queue="analytics")
+    db.session.expire_all()
+    rows = list(db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    rows[0].relayed_at = utcnow() - timedelta(days=31)
+    rows[1].relayed_at = utcnow() - timedelta(days=29)
+    rows[2].relayed_at = None
+    db.session.commit()
+    assert prune_outbox() == 1
+    assert [r.id for r in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))] == [
+        rows[1].id, rows[2].id]
