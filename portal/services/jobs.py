@@ -98,26 +98,26 @@ def jobs(place: str, queue: str | None = None, limit: int = 100, connection: Red
     return out
 
 
-def requeue_failed(job_id: str | None = None, queue: str | None = None, connection: Redis | None = None) -> int:
-    """Put one failed job (or all of a queue, or all) back on its queue; returns how many."""
+def _each_failed(job_id: str | None, queue: str | None, connection: Redis | None, act) -> int:
+    """Apply `act(registry, job_id)` to one failed job (or all of a queue, or all); returns how many."""
     connection = connection or redis_connection()
     count = 0
     for name, found in job_ids("failed", queue, connection):
         if job_id is None or found == job_id:
-            _registry("failed", name, connection).requeue(found)
+            act(_registry("failed", name, connection), found)
             count += 1
     return count
+
+
+def requeue_failed(job_id: str | None = None, queue: str | None = None, connection: Redis | None = None) -> int:
+    """Put one failed job (or all of a queue, or all) back on its queue; returns how many."""
+    return _each_failed(job_id, queue, connection, lambda registry, found: registry.requeue(found))
 
 
 def discard_failed(job_id: str | None = None, queue: str | None = None, connection: Redis | None = None) -> int:
     """Delete one failed job (or all of a queue, or all) for good; returns how many."""
-    connection = connection or redis_connection()
-    count = 0
-    for name, found in job_ids("failed", queue, connection):
-        if job_id is None or found == job_id:
-            _registry("failed", name, connection).remove(found, delete_job=True)
-            count += 1
-    return count
+    return _each_failed(job_id, queue, connection,
+                        lambda registry, found: registry.remove(found, delete_job=True))
 
 
 def purge(queue: str | None = None, connection: Redis | None = None) -> int:

@@ -47,6 +47,14 @@ def two_tabs(page, req):
     return tab, errors
 
 
+def expect_conflict_notice(part) -> None:
+    """The calm "changed in another tab — here is the current state" notice at the top of `part`."""
+    notice = part.locator(".flash").first
+    for text in CONFLICT_PARTS:
+        expect(notice).to_contain_text(text)
+    expect(notice).to_have_class(re.compile(r"flash-warning"))
+
+
 def current(factories, req):
     """The request as it is now in the database."""
     return factories.reload(req)
@@ -78,10 +86,7 @@ def test_stale_tab_status_change_is_refused_and_shows_current_state(page, desk, 
     tab1.click("#request-panel button[data-status=in_progress]")
 
     panel = tab1.locator("#request-panel")
-    notice = panel.locator(".flash").first
-    for part in CONFLICT_PARTS:
-        expect(notice).to_contain_text(part)
-    expect(notice).to_have_class(re.compile(r"flash-warning"))
+    expect_conflict_notice(panel)
     # The rest of the page came along out of band: tab 1 now shows the current state.
     expect(tab1.locator("#request-header .badges")).to_contain_text("Resolved")
     expect(tab1.locator("#request-header .badges")).not_to_contain_text("Open")
@@ -164,10 +169,7 @@ def test_stale_edit_keeps_the_unsaved_text_and_shows_the_current_one(page, desk,
     tab1.click("#request-description button:has-text('Save changes')")
 
     description = tab1.locator("#request-description")
-    notice = description.locator(".flash").first
-    for part in CONFLICT_PARTS:
-        expect(notice).to_contain_text(part)
-    expect(notice).to_have_class(re.compile(r"flash-warning"))
+    expect_conflict_notice(description)
     # The editor stays open with the unsaved text; the current text is shown above it.
     expect(description.locator("details.edit-text")).to_have_attribute("open", "")
     expect(description).to_contain_text("Your unsaved version is below; the text above is the current one.")
