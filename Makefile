@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 export TZ := UTC
 
-.PHONY: run test test-browser lint stop bench clean-instance
+.PHONY: run test test-browser lint stop bench bench-export clean-instance
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,7 @@ stop: $(VENV)/.run-installed
 ## bench: the SLA breach-check benchmark (1,000,000 requests; see bench/RESULTS.md)
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/sla_check.py
+
+## bench-export: the CSV export benchmark (1,000,000 requests beside PostgreSQL's COPY; see bench/RESULTS.md)
+bench-export: $(VENV)/.dev-installed
+	$(BIN)/python bench/export.py

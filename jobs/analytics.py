@@ -1,4 +1,4 @@
-"""SLA jobs on the analytics queue: the periodic breach check and rebuilding open clocks."""
+"""Jobs on the analytics queue: the periodic SLA breach check, rebuilding open clocks, trend counts."""
 
 from __future__ import annotations
 
@@ -10,19 +10,30 @@ def check_sla_breaches() -> dict:
     from portal.services import sla
 
     with app_context():
-        breaches = sla.check_all_breaches()
-        at_risk = sla.check_at_risk()
-    summary = {"new_breaches": sum(len(b["breaches"]) for b in breaches), "requests": len(breaches),
-               "new_at_risk": at_risk}
-    record_meta(**summary, breached_request_ids=[b["request_id"] for b in breaches][:500])
+        run = sla.run_check()
+    summary = {"new_breaches": sum(len(b["breaches"]) for b in run.breaches), "requests": len(run.breaches),
+               "new_at_risk": run.at_risk, "alerted_events": run.alerts}
+    record_meta(**summary, breached_request_ids=[b["request_id"] for b in run.breaches][:500])
     return summary
 
 
 def rebuild_sla_clocks(definition_id: int | None = None, calendar_id: int | None = None) -> int:
     """Recompute open clocks after a definition or calendar changed; progress in job.meta."""
-    from portal.services import sla_admin
+    from portal.services import notifications, sla_admin
 
     with app_context():
-        return sla_admin.rebuild_open_clocks(
+        rebuilt = sla_admin.rebuild_open_clocks(
             definition_id=definition_id, calendar_id=calendar_id,
             progress=lambda done, total: record_meta(done=done, total=total))
+        notifications.sla_alerts()  # a rebuild may breach many targets at once: one summary per person
+    return rebuilt
+
+
+def calculate_trends(days: int | None = None) -> dict:
+    """Recount the recent days of the daily trend table the SLA reports read (hourly)."""
+    from portal.services import reports
+
+    with app_context():
+        summary = reports.calculate_trends(days)
+    record_meta(**summary)
+    return summary

@@ -105,11 +105,11 @@ def welcome_command() -> None:
               help="Worker processes (RQ's worker pool) serving these queues.")
 def worker_command(queues: str | None, burst: bool, concurrency: int) -> None:
     """Run an RQ worker, or a pool of them (each with its scheduler, so retries with delays fire)."""
-    from rq import Worker
     from rq.worker_pool import WorkerPool
 
     from portal.extensions import db
     from portal.queueing import QUEUES, WORKER_QUEUE_ORDER, get_queue, redis_connection, relay_outbox
+    from portal.worker import PortalWorker  # logs, times and counts every job; see portal/worker.py
 
     names = [q.strip() for q in queues.split(",")] if queues else list(WORKER_QUEUE_ORDER)
     unknown = [n for n in names if n not in QUEUES]
@@ -119,13 +119,15 @@ def worker_command(queues: str | None, burst: bool, concurrency: int) -> None:
     if relayed:
         click.echo(f"relayed {relayed} waiting job(s) from the outbox")
     connection = redis_connection()
+    # Workers fork a process per job (and the pool forks workers): leave them no database
+    # connections of ours to share.
+    db.session.remove()
+    db.engine.dispose()
     if concurrency > 1:
-        # The pool forks its workers: leave them no database connections of ours to share.
-        db.session.remove()
-        db.engine.dispose()
-        WorkerPool(names, connection=connection, num_workers=concurrency).start(burst=burst)
+        WorkerPool(names, connection=connection, num_workers=concurrency,
+                   worker_class=PortalWorker).start(burst=burst)
         return
-    worker = Worker([get_queue(n, connection) for n in names], connection=connection)
+    worker = PortalWorker([get_queue(n, connection) for n in names], connection=connection)
     worker.work(with_scheduler=True, burst=burst)
 
 
@@ -256,13 +258,12 @@ def sla_check_command() -> None:
     """Mark new breaches and at-risk targets now (the scheduler does this every 5 minutes)."""
     from portal.services import sla
 
-    breaches = sla.check_all_breaches()
-    at_risk = sla.check_at_risk()
-    for item in breaches:
+    run = sla.run_check()
+    for item in run.breaches:
         detail = ", ".join(f"{b['type']} {b['hours_overdue']} h overdue" for b in item["breaches"])
         click.echo(f"#{item['request_id']:<7} {item['priority']:<8} {item['title'][:60]:<60} {detail}")
-    click.echo(f"{sum(len(b['breaches']) for b in breaches)} new breach(es) on {len(breaches)} request(s); "
-               f"{at_risk} target(s) newly at risk.")
+    click.echo(f"{sum(len(b['breaches']) for b in run.breaches)} new breach(es) on {len(run.breaches)} request(s); "
+               f"{run.at_risk} target(s) newly at risk; alert mails written for {run.alerts} event(s).")
 
 
 @sla_cli.command("rebuild")

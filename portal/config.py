@@ -30,6 +30,30 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if not 0 < value <= 1:
+        raise ConfigError(f"{name} must be above 0 and at most 1, got {raw!r}")
+    return value
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {env[name]!r}")
+
+
 def require_service_urls(config: Mapping[str, object]) -> None:
     """Refuse production settings without DATABASE_URL / REDIS_URL (the one place for this rule).
 
@@ -99,9 +123,31 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": None,
         "PER_PAGE": _int(env, "PER_PAGE", 25),
+        # Exports and reports (portal/services/exports.py): files, how long they stay, when CSV is gzipped.
+        "EXPORT_DIR": env.get("EXPORT_DIR") or str(instance_dir / "exports"),
+        "EXPORT_TTL_DAYS": _int(env, "EXPORT_TTL_DAYS", 7),
+        "EXPORT_GZIP_OVER_BYTES": _int(env, "EXPORT_GZIP_OVER_BYTES", 10 * 1024 * 1024),
+        "EXPORT_PDF_MAX_ROWS": _int(env, "EXPORT_PDF_MAX_ROWS", 1000),
+        "TREND_RECOUNT_DAYS": _int(env, "TREND_RECOUNT_DAYS", 3),
+        # Tests only: multiply the queues' retry waits (never their counts); production refuses anything but 1.
+        "JOB_RETRY_SCALE": _float(env, "JOB_RETRY_SCALE", 1.0),
+        # Mail: SMTP when MAIL_SERVER is set; otherwise each mail is written to MAIL_DIR as an .eml file.
+        "MAIL_SERVER": env.get("MAIL_SERVER") or None,
+        "MAIL_PORT": _int(env, "MAIL_PORT", 587),
+        "MAIL_USE_TLS": _bool(env, "MAIL_USE_TLS", True),
+        "MAIL_USE_SSL": _bool(env, "MAIL_USE_SSL", False),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_FROM": env.get("MAIL_FROM") or "Service Portal <noreply@service-portal.local>",
+        "MAIL_TIMEOUT": _int(env, "MAIL_TIMEOUT", 10),
+        "MAIL_DIR": env.get("MAIL_DIR") or str(instance_dir / "mail"),
+        # The portal's address as people reach it, for the links in mails.
+        "PORTAL_URL": (env.get("PORTAL_URL") or "http://127.0.0.1:5000").rstrip("/"),
         # SCHEDULE_<JOB_ID>="cron line" replaces a periodic job's time (UTC); see `flask jobs scheduled`.
         "SCHEDULE_OVERRIDES": {name[len("SCHEDULE_"):].lower().replace("_", "-"): value.strip()
                                for name, value in env.items() if name.startswith("SCHEDULE_") and value.strip()},
     }
+    if production and config["JOB_RETRY_SCALE"] != 1:
+        raise ConfigError("JOB_RETRY_SCALE is for tests; production keeps the queues' retry waits")
     require_service_urls(config)
     return config

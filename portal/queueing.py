@@ -70,6 +70,14 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
                  "Relay jobs still waiting in the outbox (written while Redis was down)"),
     ScheduledJob("prune-outbox", "41 3 * * *", "jobs.maintenance.prune_outbox", "default",
                  "Delete outbox rows relayed more than 30 days ago"),
+    ScheduledJob("send-digests", "0 * * * *", "jobs.email.send_digests", "email",
+                 "Mail each person their held notifications (hourly SLA digest, flood overflow) as one digest"),
+    ScheduledJob("prune-notifications", "53 3 * * *", "jobs.email.prune_notifications", "email",
+                 "Delete sent and skipped notifications older than 90 days"),
+    ScheduledJob("calculate-trends", "7 * * * *", "jobs.analytics.calculate_trends", "analytics",
+                 "Recount the last days of the daily trend table the reports read"),
+    ScheduledJob("purge-expired-exports", "23 4 * * *", "jobs.exports.purge_expired_exports", "default",
+                 "Delete export files and rows past their expiry"),
 )
 
 
@@ -96,12 +104,19 @@ def push(func: str, *args, queue: str = "default", connection: Redis | None = No
     goes through `enqueue`, so that it is never lost.
     """
     kwargs.setdefault("failure_ttl", DEAD_LETTER_TTL)
+    correlation_id = current_request_context().correlation_id
+    if correlation_id:  # the job's log lines and audit rows then name the request that pushed it
+        kwargs["meta"] = {"correlation_id": correlation_id, **(kwargs.get("meta") or {})}
     return get_queue(queue, connection).enqueue(func, *args, retry=_retry(queue), **kwargs)
 
 
 def _retry(queue: str) -> Retry | None:
+    """The queue's retry policy; JOB_RETRY_SCALE (tests only) shortens the waits, never the count."""
     policy = QUEUES[queue]
-    return Retry(max=policy.max_retries, interval=list(policy.intervals)) if policy.max_retries else None
+    if not policy.max_retries:
+        return None
+    scale = current_app.config.get("JOB_RETRY_SCALE", 1)
+    return Retry(max=policy.max_retries, interval=[max(1, round(wait * scale)) for wait in policy.intervals])
 
 
 # ---------------------------------------------------------------- the outbox

@@ -73,22 +73,29 @@ def category_name(code: str) -> str:
 
 def init_web(app: Flask) -> None:
     """Register blueprints, handlers and template helpers on `app`."""
+    from portal.account import bp as account_bp
     from portal.admin import bp as admin_bp
     from portal.api import bp as api_bp
     from portal.api.dashboard import bp as dashboard_api_bp
     from portal.auth import bp as auth_bp
     from portal.dashboard import bp as dashboard_bp
+    from portal.exports import bp as exports_bp
     from portal.requests import bp as requests_bp
     from portal.services.users import load_session_user
     from portal.sla import bp as sla_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(requests_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(sla_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(dashboard_api_bp)
+    from portal.admin.rq_dashboard import init_rq_dashboard
+
+    init_rq_dashboard(app)  # RQ's dashboard at /admin/rq, admins only
+    app.register_blueprint(exports_bp)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."

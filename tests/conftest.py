@@ -66,6 +66,9 @@ def app(service_urls, tmp_path_factory):
         "PASSWORD_HASH_MEMORY_KIB": 64,
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
+        "EXPORT_DIR": str(tmp_path_factory.mktemp("exports")),
+        "MAIL_DIR": str(tmp_path_factory.mktemp("mail")),
+        "PORTAL_URL": "https://portal.example.com",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 5, "pool_pre_ping": True},
     })
     with app.app_context():
@@ -118,6 +121,20 @@ def csrf_on(app):
     app.config["WTF_CSRF_ENABLED"] = True
     yield
     app.config["WTF_CSRF_ENABLED"] = False
+
+
+@pytest.fixture()
+def smtp(app):
+    """A real SMTP server on 127.0.0.1; the app sends its mail there for this test."""
+    from tests.mail_server import MailServer
+
+    server = MailServer()
+    server.start()
+    saved = {k: app.config[k] for k in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS")}
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=server.port, MAIL_USE_TLS=False)
+    yield server
+    app.config.update(saved)
+    server.stop()
 
 
 class AuthActions:

@@ -127,3 +127,22 @@ def test_database_urls_use_the_psycopg2_driver():
 def test_schedule_times_can_be_set_by_environment():
     cfg = load_config({"SCHEDULE_CHECK_SLA_BREACHES": " */10 * * * * ", "SCHEDULE_PRUNE_OUTBOX": ""})
     assert cfg["SCHEDULE_OVERRIDES"] == {"check-sla-breaches": "*/10 * * * *"}
+
+
+def test_mail_settings_default_to_files_and_read_booleans_strictly():
+    config = load_config({})
+    assert config["MAIL_SERVER"] is None and config["MAIL_DIR"].endswith("mail")
+    assert (config["MAIL_PORT"], config["MAIL_USE_TLS"], config["MAIL_USE_SSL"]) == (587, True, False)
+    assert load_config({"MAIL_USE_TLS": "false"})["MAIL_USE_TLS"] is False
+    with pytest.raises(ConfigError, match="MAIL_USE_TLS must be true or false"):
+        load_config({"MAIL_USE_TLS": "maybe"})
+    assert load_config({"PORTAL_URL": "https://help.example.com/"})["PORTAL_URL"] == "https://help.example.com"
+
+
+def test_retry_waits_may_be_scaled_down_for_tests_but_never_in_production():
+    assert load_config({"JOB_RETRY_SCALE": "0.01"})["JOB_RETRY_SCALE"] == 0.01
+    with pytest.raises(ConfigError, match="JOB_RETRY_SCALE must be above 0 and at most 1"):
+        load_config({"JOB_RETRY_SCALE": "5"})
+    with pytest.raises(ConfigError, match="JOB_RETRY_SCALE is for tests"):
+        load_config({"APP_ENV": "production", "SECRET_KEY": "x", "DATABASE_URL": "postgresql://h/d",
+                     "REDIS_URL": "redis://h", "JOB_RETRY_SCALE": "0.5"})

@@ -1,6 +1,8 @@
 """ORM models, one module per aggregate; import them all so Alembic sees the full metadata."""
 
 from portal.models.audit import AuditLog
+from portal.models.export import Export, TrendDaily
+from portal.models.notification import Notification, NotificationSetting
 from portal.models.outbox import OutboxMessage
 from portal.models.service_request import Attachment, Category, Comment, ServiceRequest
 from portal.models.sla import (
@@ -14,6 +16,7 @@ from portal.models.sla import (
 from portal.models.user import ApiToken, User
 
 __all__ = [
-    "ApiToken", "Attachment", "AuditLog", "BusinessCalendarRecord", "Category", "Comment", "Holiday", "OutboxMessage",
-    "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric", "User",
+    "ApiToken", "Attachment", "AuditLog", "BusinessCalendarRecord", "Category", "Comment", "Export", "Holiday",
+    "Notification", "NotificationSetting", "OutboxMessage",
+    "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric", "TrendDaily", "User",
 ]

@@ -172,6 +172,9 @@ class SlaEvent(db.Model):
         # One breach and one at-risk event per (request, target), whatever runs twice.
         Index("uq_sla_event_once", "request_id", "kind", "target", unique=True,
               postgresql_where=text("kind IN ('breached', 'at_risk')")),
+        # The alerts still to mail: a tiny partial index, however long the history.
+        Index("ix_sla_event_to_notify", "id",
+              postgresql_where=text("kind IN ('breached', 'at_risk') AND notified_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -181,6 +184,8 @@ class SlaEvent(db.Model):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     detail: Mapped[dict | None] = mapped_column(JSONB)
+    # When the alert mails for a breached / at-risk event were written (the one field ever set later).
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     actor: Mapped[User | None] = relationship()
 

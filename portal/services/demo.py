@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.domain import workflow
 from portal.extensions import db
@@ -18,6 +18,7 @@ from portal.models import (
     Holiday,
     ServiceRequest,
     SlaDefinition,
+    SlaEvent,
     SlaMetric,
     User,
 )
@@ -241,6 +242,9 @@ def _replay_checks(since: datetime, now: datetime) -> None:
         at += timedelta(hours=1)
     sla.check_all_breaches(now)
     sla.check_at_risk(now)
+    with unit_of_work():  # sixty days of replayed alerts are history, not news: nobody is mailed them
+        db.session.execute(update(SlaEvent).where(SlaEvent.kind.in_(("breached", "at_risk")),
+                                                  SlaEvent.notified_at.is_(None)).values(notified_at=now))
 
 
 def _demo_exemptions(manager: User, now: datetime) -> None:

@@ -15,6 +15,8 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from portal.queueing import QUEUES, SCHEDULE, WORKER_QUEUE_ORDER, ScheduledJob, get_queue, redis_connection
+from portal.services import job_metrics
+from portal.services.job_metrics import DurationHistogram
 
 PLACES = ("queued", "started", "scheduled", "failed")
 
@@ -43,6 +45,34 @@ class JobInfo:
     error: str | None           # the exception's last line, for failed jobs
     correlation_id: str | None
     traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """What the metrics issue publishes about jobs, read in one go (from any process).
+
+    `jobs_total` and `job_duration_seconds` are counters every worker process adds to in Redis
+    (`services/job_metrics.py`); `queue_depth` (waiting jobs) and `dead_letter_jobs` (the failed
+    registry's size) are read from RQ now. `dead_letters_total` counts jobs that ever failed for good.
+    """
+
+    jobs_total: dict[tuple[str, str], int]          # (task name, outcome) -> runs
+    job_duration_seconds: dict[str, DurationHistogram]  # task name -> cumulative buckets, sum, count
+    queue_depth: dict[str, int]
+    dead_letter_jobs: dict[str, int]
+    dead_letters_total: dict[str, int]
+
+
+def job_stats(connection: Redis | None = None) -> JobStats:
+    """Job counts and durations by task and outcome, queue depth and failed-registry size per queue."""
+    connection = connection or redis_connection()
+    counts = queue_counts(connection)
+    dead = job_metrics.dead_letters(connection)
+    return JobStats(jobs_total=job_metrics.runs(connection),
+                    job_duration_seconds=job_metrics.durations(connection),
+                    queue_depth={row.queue: row.queued for row in counts},
+                    dead_letter_jobs={row.queue: row.failed for row in counts},
+                    dead_letters_total={row.queue: dead.get(row.queue, 0) for row in counts})
 
 
 def _queues(queue: str | None) -> list[str]:

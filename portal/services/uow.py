@@ -26,6 +26,17 @@ from portal.services.errors import conflict_from_integrity
 log = logging.getLogger(__name__)
 
 
+TRANSACTION_SCOPED = "transaction_scoped"
+
+
+def transaction_scoped() -> dict:
+    """A dict for the current unit of work only: emptied when it commits or rolls back.
+
+    For what a service collects across one change (say, the people already due a mail run).
+    """
+    return db.session.info.setdefault(TRANSACTION_SCOPED, {})
+
+
 class UnitOfWork:
     """Hooks for what must happen beside the database transaction."""
 
@@ -56,6 +67,7 @@ def unit_of_work() -> Iterator[UnitOfWork]:
     except BaseException as exc:
         db.session.rollback()
         db.session.info.pop(OUTBOX_PENDING, None)  # the outbox rows went with the rollback
+        db.session.info.pop(TRANSACTION_SCOPED, None)
         for action in work._on_rollback:
             action()
         if isinstance(exc, IntegrityError):
@@ -64,6 +76,7 @@ def unit_of_work() -> Iterator[UnitOfWork]:
                 raise conflict from exc
             log.error("integrity error: %s", getattr(exc, "orig", exc))
         raise
+    db.session.info.pop(TRANSACTION_SCOPED, None)
     for action in work._after_commit:
         action()
     if db.session.info.pop(OUTBOX_PENDING, False):

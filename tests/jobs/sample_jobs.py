@@ -25,3 +25,10 @@ def stall_first_time(marker: str) -> str:
         path.write_text("started")
         time.sleep(120)
     return "finished on a retry"
+
+
+def fail_and_record(path: str) -> None:
+    """Note the time of this attempt in `path`, then fail (to watch the retry waits)."""
+    with open(path, "a") as out:
+        out.write(f"{time.time()}\n")
+    raise RuntimeError("still failing")

@@ -36,6 +36,7 @@ class Route:
     form: dict[str, Any] | None = None
     json: dict[str, Any] | None = None
     credentials: bool = False  # send the actor's email and password
+    headers: dict[str, str] | None = None
 
     @property
     def api(self) -> bool:
@@ -45,12 +46,16 @@ class Route:
         return f"{self.method} {self.rule}"
 
 
+XHR = {"X-Requested-With": "XMLHttpRequest"}  # what rq-dashboard's jQuery sends with its changes
+
 ROUTES = [
     Route("GET", "/", "/", PUBLIC),
     Route("GET", "/login", "/login", PUBLIC),
     Route("POST", "/login", "/login", PUBLIC, credentials=True),
     Route("GET", "/logout", "/logout", PUBLIC),
     Route("POST", "/logout", "/logout", PUBLIC),
+    Route("GET", "/account", "/account", SIGNED_IN),
+    Route("POST", "/account/notifications", "/account/notifications", SIGNED_IN, form={"sla_alerts": "each"}),
     Route("GET", "/requests", "/requests", SIGNED_IN),
     Route("GET", "/requests/new", "/requests/new", SIGNED_IN),
     Route("POST", "/requests/new", "/requests/new", SIGNED_IN,
@@ -144,6 +149,38 @@ ROUTES = [
     Route("GET", "/api/dashboard/admin/sla-breaches", "/api/dashboard/admin/sla-breaches?page=1&per_page=10",
           ADMIN),
     Route("GET", "/api/dashboard/admin/summary", "/api/dashboard/admin/summary", ADMIN),
+    # RQ's dashboard (rq-dashboard's own blueprint, mounted by portal/admin/rq_dashboard.py); {job} is a
+    # failed job, so each action has something to act on. tests/web/test_rq_dashboard.py tests the rest.
+    Route("GET", "/admin/rq/", "/admin/rq/", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/", "/admin/rq/0/", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/view", "/admin/rq/0/view", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/view/queues", "/admin/rq/0/view/queues", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/view/workers", "/admin/rq/0/view/workers", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/view/jobs", "/admin/rq/0/view/jobs", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/view/jobs/<queue_name>/<registry_name>/<int:per_page>/<order>/"
+          "<int:page>", "/admin/rq/0/view/jobs/default/failed/8/asc/1", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/view/job/<job_id>", "/admin/rq/0/view/job/{job}", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/data/queues.json", "/admin/rq/0/data/queues.json", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/data/jobs/<queue_name>/<registry_name>/<per_page>/<order>/"
+          "<page>.json", "/admin/rq/0/data/jobs/default/failed/8/asc/1.json", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/data/job/<job_id>.json", "/admin/rq/0/data/job/{job}.json", ADMIN),
+    Route("GET", "/admin/rq/<int:instance_number>/data/workers.json", "/admin/rq/0/data/workers.json", ADMIN),
+    Route("GET", "/admin/rq/favicon.ico", "/admin/rq/favicon.ico", ADMIN),
+    Route("GET", "/admin/rq/static/<path:filename>", "/admin/rq/static/js/jquery-3.5.1.min.js", ADMIN),
+    Route("POST", "/admin/rq/job/<job_id>/delete", "/admin/rq/job/{job}/delete", ADMIN, headers=XHR),
+    Route("POST", "/admin/rq/job/<job_id>/requeue", "/admin/rq/job/{job}/requeue", ADMIN, headers=XHR),
+    Route("GET", "/admin/rq/requeue/<queue_name>", "/admin/rq/requeue/default", ADMIN, headers=XHR),
+    Route("POST", "/admin/rq/requeue/<queue_name>", "/admin/rq/requeue/default", ADMIN, headers=XHR),
+    Route("POST", "/admin/rq/queue/<queue_name>/<registry_name>/empty", "/admin/rq/queue/default/failed/empty",
+          ADMIN, headers=XHR),
+    Route("POST", "/admin/rq/queue/<queue_name>/compact", "/admin/rq/queue/default/compact", ADMIN, headers=XHR),
+    # Exports and reports; {export} is a finished CSV export of the manager's (admins may open any).
+    Route("GET", "/exports", "/exports", MANAGERS),
+    Route("POST", "/exports", "/exports", MANAGERS, form={"format": "csv", "priority": "high"}),
+    Route("GET", "/exports/<int:export_id>", "/exports/{export}", MANAGERS),
+    Route("GET", "/exports/<int:export_id>/download", "/exports/{export}/download", MANAGERS),
+    Route("GET", "/reports", "/reports", MANAGERS),
+    Route("POST", "/reports", "/reports", MANAGERS, form={"start": "2026-11-01", "end": "2026-11-30"}),
 ]
 
 OWN_TITLE = "Own request Kilo"
@@ -172,13 +209,51 @@ def world(make):
                         uploads=[("internal.txt", INTERNAL_FILE)])
     exemption = make.exemption(people["manager"], own.id)
     return SimpleNamespace(people=people, other=other, target=target, own=own, theirs=theirs, note=note, sla=sla,
-                           exemption=exemption)
+                           exemption=exemption, job=_failed_job(make.app),
+                           export=_finished_export(make.app, people["manager"].id))
+
+
+def _failed_job(app) -> str:
+    """A job in the default queue's failed registry (the RQ dashboard's routes act on it)."""
+    from rq.registry import FailedJobRegistry
+
+    from portal.queueing import get_queue, push
+
+    with app.app_context():
+        queue = get_queue("default")
+        job = push("tests.jobs.sample_jobs.fail", "walking by", queue=queue.name)
+        queue.remove(job)
+        job.set_status("failed")
+        FailedJobRegistry(queue=queue).add(job, exc_string="RuntimeError: walking by")
+        return job.id
+
+
+def _finished_export(app, owner_id: int) -> int:
+    """A finished CSV export owned by `owner_id`, its file under EXPORT_DIR."""
+    from datetime import timedelta
+
+    from portal.extensions import db
+    from portal.models import Export
+    from portal.models._time import utcnow
+    from portal.services.exports import export_dir
+
+    with app.app_context():
+        export = Export(owner_id=owner_id, kind="requests_csv", params={"filters": {}}, status="done", rows_done=0,
+                        gzipped=False, file_name="requests.csv", expires_at=utcnow() + timedelta(days=7))
+        db.session.add(export)
+        db.session.flush()
+        export.file_path = f"access-{export.id}.csv"
+        (export_dir() / export.file_path).write_text("id,title\n")
+        export.size_bytes = 9
+        db.session.commit()
+        return export.id
 
 
 def _url(route: Route, world) -> str:
     return route.url.format(own=world.own.id, own_att=world.own.attachment_ids[0], target=world.target.id,
                             definition=world.sla.definition_id, calendar=world.sla.calendar_id,
-                            holiday=world.sla.holiday_id, exemption=world.exemption)
+                            holiday=world.sla.holiday_id, exemption=world.exemption, job=world.job,
+                            export=world.export)
 
 
 def _api_token(client, user) -> str:
@@ -190,7 +265,7 @@ def _api_token(client, user) -> str:
 def _call(app, login_client, route: Route, actor: str, world, url: str | None = None):
     user = world.people.get(actor)
     url = url or _url(route, world)
-    headers = {}
+    headers = dict(route.headers or {})
     if route.api:
         client = app.test_client()
         if user is not None and route.rule != "/api/v1/auth/token":

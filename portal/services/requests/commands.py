@@ -20,7 +20,7 @@ from portal.models._time import utcnow
 from portal.models.service_request import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX
 from portal.paging import as_id
 from portal.services import attachments as files
-from portal.services import audit, sla
+from portal.services import audit, notifications, sla
 from portal.services.errors import Conflict, NotFound, StaleChange, ValidationFailed
 from portal.services.requests.queries import get_request, last_change, list_categories, visible_requests
 from portal.services.text import clean_text
@@ -118,6 +118,7 @@ def create_request(
         audit.record(actor, "request.created", "service_request", req.id, None,
                      audit.snapshot(req, REQUEST_AUDIT_FIELDS))
         sla.start_clock(req, now, actor)
+        notifications.request_created(req)
     return req
 
 
@@ -206,6 +207,10 @@ def _apply_changes(actor: User, req: ServiceRequest, changes: dict[str, Any]) ->
                             audit.snapshot(req, REQUEST_AUDIT_FIELDS)):
         req.updated_at = now
         sla.sync(req, clock_before, actor, now)
+        if req.assignee_id != before["assignee_id"]:
+            notifications.assigned(req, actor)
+        if req.status != before["status"]:
+            notifications.status_changed(req, actor, before["status"])
 
 
 def _change_action(changed: set[str]) -> str:
@@ -289,4 +294,5 @@ def add_comment(
         if audit.record_changes(actor, "request.updated", "service_request", req.id, before,
                                 audit.snapshot(req, ("status", "first_response_at"))):
             sla.sync(req, clock_before, actor, now)
+        notifications.public_comment(req, comment, actor)
     return comment

@@ -120,8 +120,8 @@ _PRIORITY_RANK = case(workflow.PRIORITY_RANK, value=ServiceRequest.priority)
 _STATUS_RANK = case({s: i for i, s in enumerate(STATUSES)}, value=ServiceRequest.status)
 
 
-def list_requests(actor: User, f: RequestFilters) -> Page:
-    """The actor's visible requests matching the filters, one page of them."""
+def filtered_requests(actor: User, f: RequestFilters) -> Select:
+    """The actor's visible requests matching the filters (unordered): the list's and the exports' one query."""
     stmt = visible_requests(actor)
     if f.status in STATUS_GROUPS:
         stmt = stmt.where(ServiceRequest.status.in_(STATUS_GROUPS[f.status]))
@@ -144,18 +144,29 @@ def list_requests(actor: User, f: RequestFilters) -> Page:
         if number is not None:
             conditions.append(ServiceRequest.id == number)
         stmt = stmt.where(or_(*conditions))
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    f.page = clamp_page(f.page, total, f.per_page)
+    return stmt
+
+
+def sort_order(sort: str) -> list:
+    """The ORDER BY of a list sort (one of SORTS), ending in the id so the order is total."""
     order = {
         "newest": [ServiceRequest.created_at.desc()],
         "oldest": [ServiceRequest.created_at.asc()],
         "updated": [ServiceRequest.updated_at.desc()],
         "priority": [_PRIORITY_RANK.asc(), ServiceRequest.created_at.asc()],
         "status": [_STATUS_RANK.asc(), ServiceRequest.created_at.desc()],
-    }[f.sort]
+    }[sort]
+    return [*order, ServiceRequest.id.desc()]
+
+
+def list_requests(actor: User, f: RequestFilters) -> Page:
+    """The actor's visible requests matching the filters, one page of them."""
+    stmt = filtered_requests(actor, f)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    f.page = clamp_page(f.page, total, f.per_page)
     stmt = (
         stmt.options(joinedload(ServiceRequest.requester), joinedload(ServiceRequest.assignee))
-        .order_by(*order, ServiceRequest.id.desc())
+        .order_by(*sort_order(f.sort))
         .limit(f.per_page)
         .offset((f.page - 1) * f.per_page)
     )

@@ -10,8 +10,10 @@ from portal.services.sla.checks import (
     _BREACH_SQL,
     _DONE_COLUMN,
     _OTHER,
+    CheckRun,
     check_all_breaches,
     check_at_risk,
+    run_check,
 )
 from portal.services.sla.clock import (
     CLOCK_FIELDS,
@@ -38,8 +40,9 @@ from portal.services.sla.exemptions import (
 from portal.services.sla.states import target_states
 
 __all__ = [
-    "CLOCK_FIELDS", "DURATION_MAX_HOURS", "REASON_MAX", "SlaEvent", "TargetState", "_AT_RISK_SQL", "_BREACH_SQL",
+    "CLOCK_FIELDS", "CheckRun", "DURATION_MAX_HOURS", "REASON_MAX", "SlaEvent", "TargetState", "_AT_RISK_SQL",
+    "_BREACH_SQL",
     "_DONE_COLUMN", "_OTHER", "align_pause", "as_float", "calendar_snapshot", "check_all_breaches", "check_at_risk",
     "clock_snapshot", "copy_targets", "find_definition", "get_metric", "grant_exemption", "list_exemptions",
-    "recompute", "record_event", "revoke_exemption", "start_clock", "sync", "target_states", "to_calendar",
+    "recompute", "record_event", "revoke_exemption", "run_check", "start_clock", "sync", "target_states", "to_calendar",
 ]

@@ -7,6 +7,7 @@ once (the unique index on those events makes a repeated check harmless).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -100,3 +101,21 @@ def check_at_risk(now: datetime | None = None) -> int:
             sql = _AT_RISK_SQL.format(t=target, done=_DONE_COLUMN[target])
             flagged += db.session.execute(text(sql), {"now": now}).scalar_one()
     return flagged
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """What one periodic check did: new breaches (the guide's structure), new at-risk targets, alerts."""
+
+    breaches: list[dict[str, Any]]
+    at_risk: int
+    alerts: int
+
+
+def run_check(now: datetime | None = None) -> CheckRun:
+    """The periodic check (every 5 minutes, or `flask sla check`): breaches, at-risk, then their mails."""
+    from portal.services import notifications
+
+    breaches = check_all_breaches(now)
+    at_risk = check_at_risk(now)
+    return CheckRun(breaches, at_risk, notifications.sla_alerts())
