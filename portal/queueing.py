@@ -49,6 +49,37 @@ QUEUES: dict[str, QueuePolicy] = {
 # Workers listen in this order, so urgent mail is not stuck behind a long export.
 WORKER_QUEUE_ORDER = ("email", "default", "analytics", "reports", "exports", "backup")
 
+# Every job function of jobs/ and the queue it runs on (the guide's "Task Types"). enqueue(), push()
+# and the schedule take the queue from here; tests/jobs/test_job_policies.py holds jobs/ to it.
+JOB_QUEUES: dict[str, str] = {
+    "jobs.email.deliver": "email",
+    "jobs.email.send_digests": "email",
+    "jobs.email.prune_notifications": "email",
+    "jobs.exports.build_export": "exports",
+    "jobs.exports.build_report": "reports",
+    "jobs.exports.purge_expired_exports": "default",
+    "jobs.analytics.check_sla_breaches": "analytics",
+    "jobs.analytics.rebuild_sla_clocks": "analytics",
+    "jobs.analytics.calculate_trends": "analytics",
+    "jobs.maintenance.purge_expired_tokens": "default",
+    "jobs.maintenance.relay_outbox": "default",
+    "jobs.maintenance.prune_outbox": "default",
+}
+
+
+def queue_for(func: str, queue: str | None = None) -> str:
+    """The queue `func` runs on: its JOB_QUEUES entry; a function not listed (a test's) goes where it
+    asks, else on `default` ("everything else" in the guide). A listed job asked onto another queue
+    is refused."""
+    registered = JOB_QUEUES.get(func)
+    if queue is None:
+        return registered or "default"
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    if registered is not None and registered != queue:
+        raise ValueError(f"{func} runs on the {registered!r} queue, not {queue!r}")
+    return queue
+
 
 @dataclass(frozen=True)
 class ScheduledJob:
@@ -57,26 +88,29 @@ class ScheduledJob:
     id: str
     cron: str
     func: str
-    queue: str
     description: str
+
+    @property
+    def queue(self) -> str:
+        return JOB_QUEUES[self.func]
 
 
 SCHEDULE: tuple[ScheduledJob, ...] = (
-    ScheduledJob("check-sla-breaches", "*/5 * * * *", "jobs.analytics.check_sla_breaches", "analytics",
+    ScheduledJob("check-sla-breaches", "*/5 * * * *", "jobs.analytics.check_sla_breaches",
                  "Mark SLA targets that fell due or became at risk"),
-    ScheduledJob("purge-expired-tokens", "17 3 * * *", "jobs.maintenance.purge_expired_tokens", "default",
+    ScheduledJob("purge-expired-tokens", "17 3 * * *", "jobs.maintenance.purge_expired_tokens",
                  "Delete API tokens that expired more than a day ago"),
-    ScheduledJob("relay-outbox", "* * * * *", "jobs.maintenance.relay_outbox", "default",
+    ScheduledJob("relay-outbox", "* * * * *", "jobs.maintenance.relay_outbox",
                  "Relay jobs still waiting in the outbox (written while Redis was down)"),
-    ScheduledJob("prune-outbox", "41 3 * * *", "jobs.maintenance.prune_outbox", "default",
+    ScheduledJob("prune-outbox", "41 3 * * *", "jobs.maintenance.prune_outbox",
                  "Delete outbox rows relayed more than 30 days ago"),
-    ScheduledJob("send-digests", "0 * * * *", "jobs.email.send_digests", "email",
+    ScheduledJob("send-digests", "0 * * * *", "jobs.email.send_digests",
                  "Mail each person their held notifications (hourly SLA digest, flood overflow) as one digest"),
-    ScheduledJob("prune-notifications", "53 3 * * *", "jobs.email.prune_notifications", "email",
+    ScheduledJob("prune-notifications", "53 3 * * *", "jobs.email.prune_notifications",
                  "Delete sent and skipped notifications older than 90 days"),
-    ScheduledJob("calculate-trends", "7 * * * *", "jobs.analytics.calculate_trends", "analytics",
+    ScheduledJob("calculate-trends", "7 * * * *", "jobs.analytics.calculate_trends",
                  "Recount the last days of the daily trend table the reports read"),
-    ScheduledJob("purge-expired-exports", "23 4 * * *", "jobs.exports.purge_expired_exports", "default",
+    ScheduledJob("purge-expired-exports", "23 4 * * *", "jobs.exports.purge_expired_exports",
                  "Delete export files and rows past their expiry"),
 )
 
@@ -97,12 +131,13 @@ def get_queue(name: str, connection: Redis | None = None) -> Queue:
 DEAD_LETTER_TTL = 365 * 24 * 3600
 
 
-def push(func: str, *args, queue: str = "default", connection: Redis | None = None, **kwargs) -> Job:
+def push(func: str, *args, queue: str | None = None, connection: Redis | None = None, **kwargs) -> Job:
     """Put `func` on its queue in Redis now, with the queue's retry policy.
 
     For jobs that no database change causes (the scheduler's, a test's). A job a change causes
     goes through `enqueue`, so that it is never lost.
     """
+    queue = queue_for(func, queue)
     kwargs.setdefault("failure_ttl", DEAD_LETTER_TTL)
     correlation_id = current_request_context().correlation_id
     if correlation_id:  # the job's log lines and audit rows then name the request that pushed it
@@ -126,16 +161,15 @@ RELAY_BATCH = 500
 SENT_MARKER_TTL = 7 * 24 * 3600     # how long Redis remembers that an outbox row went out
 
 
-def enqueue(func: str, *args: Any, queue: str = "default", **kwargs: Any) -> OutboxMessage:
-    """Ask for `func` (a dotted name such as 'jobs.email.send_email') to run on `queue`.
+def enqueue(func: str, *args: Any, queue: str | None = None, **kwargs: Any) -> OutboxMessage:
+    """Ask for `func` (a dotted name such as 'jobs.email.deliver') to run on its queue.
 
     The job is written as an outbox row in the current transaction, so it exists exactly when the
     change that caused it commits; the unit of work relays it to Redis after the commit, and the
     worker (at start) and the scheduler (every minute) relay whatever is still waiting, for
     example everything written while Redis was down. Arguments must be JSON values (ids, not rows).
     """
-    if queue not in QUEUES:
-        raise ValueError(f"unknown queue {queue!r}")
+    queue = queue_for(func, queue)
     message = OutboxMessage(func=func, queue=queue, args=list(args), kwargs=kwargs,
                             correlation_id=current_request_context().correlation_id)
     db.session.add(message)

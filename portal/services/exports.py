@@ -95,7 +95,7 @@ def request_export(actor: User, fmt: str, args: Mapping[str, Any]) -> Export:
                         rows_done=0, gzipped=False, expires_at=_expiry())
         db.session.add(export)
         db.session.flush()
-        enqueue("jobs.exports.build_export", export.id, queue="exports")
+        enqueue("jobs.exports.build_export", export.id)
     return export
 
 
@@ -133,7 +133,7 @@ def request_report(actor: User, start_raw: Any, end_raw: Any) -> Export:
                         rows_done=0, gzipped=False, expires_at=_expiry())
         db.session.add(export)
         db.session.flush()
-        enqueue("jobs.exports.build_report", export.id, queue="reports")
+        enqueue("jobs.exports.build_report", export.id)
     return export
 
 

@@ -80,7 +80,7 @@ def notify(kind: str, recipient: User | None, event: str, payload: dict[str, Any
     scheduled = transaction_scoped().setdefault("mail_recipients", set())
     if recipient.id not in scheduled:
         scheduled.add(recipient.id)
-        enqueue(DELIVER_JOB, recipient.id, queue="email")
+        enqueue(DELIVER_JOB, recipient.id)
     return True
 
 

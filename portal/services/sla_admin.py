@@ -184,7 +184,7 @@ def schedule_rebuild(definition_id: int | None = None, calendar_id: int | None =
     The job goes out when the change commits, or, if Redis is down, as soon as it is back:
     never lost, and never a rebuild of 100,000 clocks inside a web request.
     """
-    enqueue("jobs.analytics.rebuild_sla_clocks", definition_id, calendar_id, queue="analytics")
+    enqueue("jobs.analytics.rebuild_sla_clocks", definition_id, calendar_id)
     return REBUILD_NOTE
 
 
