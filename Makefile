@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 export TZ := UTC
+# Web and worker processes count into one directory (prometheus_client multiprocess mode); `make run`
+# empties it before they start (`flask metrics clear` refuses while processes still use it).
+METRICS_DIR = $(or $(PROMETHEUS_MULTIPROC_DIR),$(or $(INSTANCE_DIR),$(CURDIR)/instance)/prometheus)
 
 .PHONY: run test test-browser lint stop bench bench-export clean-instance
 
@@ -27,7 +30,8 @@ run: $(VENV)/.run-installed
 	$(FLASK) db upgrade
 	$(FLASK) demo-data --if-empty
 	$(FLASK) welcome
-	PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" $(FLASK) metrics clear
+	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 ## test: the whole suite on real PostgreSQL and Redis (embedded, or TEST_DATABASE_URL / TEST_REDIS_URL)
 test: $(VENV)/.dev-installed

@@ -288,7 +288,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def write_results(path: Path, args: argparse.Namespace, info: dict[str, Any]) -> None:
-    import re
 
     key = f"requests={args.requests}"
     begin, end = f"<!-- BEGIN export {key} -->", f"<!-- END export {key} -->"
@@ -330,14 +329,7 @@ def write_results(path: Path, args: argparse.Namespace, info: dict[str, Any]) ->
         *t["plan"], "", *t["list_plan"], "```", "", "</details>", "",
         end,
     ]
-    section = "\n".join(lines)
-    content = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
-    if pattern.search(content):
-        content = pattern.sub(lambda _: section, content)
-    else:
-        content = content.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(content)
+    sla_check.replace_section(path, begin, end, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -745,8 +745,11 @@ def write_results(path: Path, args: argparse.Namespace, info: dict[str, Any]) ->
     if info["notes"]:
         lines += ["Notes (written by the script):", ""] + [f"- {note}" for note in info["notes"]] + [""]
     lines.append(end)
-    section = "\n".join(lines)
+    replace_section(path, begin, end, "\n".join(lines))
 
+
+def replace_section(path: Path, begin: str, end: str, section: str) -> None:
+    """Put `section` (which starts with `begin` and ends with `end`) in RESULTS.md, replacing its last run."""
     content = path.read_text() if path.exists() else "# Benchmark results\n\n"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     if pattern.search(content):

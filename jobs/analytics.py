@@ -8,9 +8,11 @@ from jobs._context import app_context, record_meta
 def check_sla_breaches() -> dict:
     """Mark new breaches and at-risk targets (every 5 minutes); returns counts, details in job.meta."""
     from portal.services import sla
+    from portal.services.health import record_sla_check
 
     with app_context():
         run = sla.run_check()
+        record_sla_check()  # `flask doctor`, the status page and a metric read when it last ran
     summary = {"new_breaches": sum(len(b["breaches"]) for b in run.breaches), "requests": len(run.breaches),
                "new_at_risk": run.at_risk, "alerted_events": run.alerts}
     record_meta(**summary, breached_request_ids=[b["request_id"] for b in run.breaches][:500])

@@ -47,7 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
         settings["RATELIMIT_STORAGE_URI"] = _limiter_storage(settings["REDIS_URL"])
     app.config.update(settings)
 
-    from portal import observability
+    from portal import logs, metrics, observability, sentry
     from portal.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
@@ -56,6 +56,9 @@ def create_app(config: dict | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
     observability.init_app(app)
+    metrics.init_app(app)
+    logs.init_app(app)
+    sentry.init(app.config)
 
     from portal import models  # noqa: F401  (register the tables)
     from portal.web import init_web

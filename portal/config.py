@@ -30,7 +30,8 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
-def _float(env: dict[str, str], name: str, default: float) -> float:
+def _fraction(env: dict[str, str], name: str, default: float, zero_allowed: bool = False) -> float:
+    """A number from 0 (if allowed; else just above) to 1."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -38,9 +39,24 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
-    if not 0 < value <= 1:
-        raise ConfigError(f"{name} must be above 0 and at most 1, got {raw!r}")
+    if value > 1 or value < 0 or (value == 0 and not zero_allowed):
+        lowest = "0" if zero_allowed else "above 0"
+        raise ConfigError(f"{name} must be from {lowest} to 1, got {raw!r}")
     return value
+
+
+def _networks(env: dict[str, str], name: str, default: str) -> str:
+    """A comma-separated list of CIDR networks (may be empty); refused if an entry is not one."""
+    import ipaddress
+
+    raw = env.get(name, default)
+    for part in raw.split(","):
+        if part.strip():
+            try:
+                ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {part.strip()!r} is not an address or network ({exc})") from exc
+    return raw
 
 
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
@@ -129,8 +145,24 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "EXPORT_GZIP_OVER_BYTES": _int(env, "EXPORT_GZIP_OVER_BYTES", 10 * 1024 * 1024),
         "EXPORT_PDF_MAX_ROWS": _int(env, "EXPORT_PDF_MAX_ROWS", 1000),
         "TREND_RECOUNT_DAYS": _int(env, "TREND_RECOUNT_DAYS", 3),
+        # Backups: where they are written (`flask doctor` checks it is writable) and the pg_dump to use
+        # (default: pg_dump on PATH, else the embedded PostgreSQL's).
+        "BACKUP_DIR": env.get("BACKUP_DIR") or str(instance_dir / "backups"),
+        "PG_DUMP": env.get("PG_DUMP") or None,
+        # Logs: JSON lines on stdout and, unless LOG_DIR is set to "", in files under LOG_DIR (portal/logs.py).
+        "LOG_DIR": env.get("LOG_DIR", str(instance_dir / "logs")) or None,
+        "LOG_LEVEL": (env.get("LOG_LEVEL") or "INFO").upper(),
+        "LOG_MAX_BYTES": _int(env, "LOG_MAX_MB", 10) * 1024 * 1024,
+        "LOG_BACKUPS": _int(env, "LOG_BACKUPS", 5),
+        "LOG_STDOUT": _bool(env, "LOG_STDOUT", True),
+        # GET /metrics (portal/metrics.py): from these networks, or with `Authorization: Bearer METRICS_TOKEN`.
+        "METRICS_ALLOW": _networks(env, "METRICS_ALLOW", "127.0.0.0/8,::1"),
+        "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        # Sentry (error tracking) is on when SENTRY_DSN is set.
+        "SENTRY_DSN": env.get("SENTRY_DSN") or None,
+        "SENTRY_TRACES_SAMPLE_RATE": _fraction(env, "SENTRY_TRACES_SAMPLE_RATE", 0.0, zero_allowed=True),
         # Tests only: multiply the queues' retry waits (never their counts); production refuses anything but 1.
-        "JOB_RETRY_SCALE": _float(env, "JOB_RETRY_SCALE", 1.0),
+        "JOB_RETRY_SCALE": _fraction(env, "JOB_RETRY_SCALE", 1.0),
         # Mail: SMTP when MAIL_SERVER is set; otherwise each mail is written to MAIL_DIR as an .eml file.
         "MAIL_SERVER": env.get("MAIL_SERVER") or None,
         "MAIL_PORT": _int(env, "MAIL_PORT", 587),

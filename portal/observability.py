@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 CORRELATION_HEADER = "X-Correlation-ID"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,13 @@ def init_app(app) -> None:
     """Give every request a correlation id, echo it in the response."""
     from flask import g, request
 
-    @app.before_request
     def _bind_context():
         g.correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
         set_request_context(RequestContext(ip=request.remote_addr, correlation_id=g.correlation_id))
+
+    # Before every other hook: a request that an earlier hook refuses (CSRF, sign-in) still gets its own
+    # id in its response, its log lines and its error page, never the previous request's.
+    app.before_request_funcs.setdefault(None, []).insert(0, _bind_context)
 
     @app.after_request
     def _echo_correlation_id(response):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +20,7 @@ from portal.formatting import (
     time_ago,
 )
 from portal.htmx import is_htmx
+from portal.metrics import count_error
 from portal.policy import can
 from portal.services.errors import ServiceError, StaleChange, conflict_from_integrity
 
@@ -52,6 +53,8 @@ def json_error(status: int, code: str, message: str, fields: dict | None = None,
     body = {"error": {"code": code, "message": message, **extra}}
     if fields:
         body["error"]["fields"] = fields
+    if g.get("correlation_id"):  # so whoever reports the error can quote it
+        body["error"]["correlation_id"] = g.correlation_id
     return jsonify(body), status
 
 
@@ -95,6 +98,9 @@ def init_web(app: Flask) -> None:
     from portal.admin.rq_dashboard import init_rq_dashboard
 
     init_rq_dashboard(app)  # RQ's dashboard at /admin/rq, admins only
+    from portal.health import init_health
+
+    init_health(app)  # /health, /health/live, /health/ready: public, never cached
     app.register_blueprint(exports_bp)
 
     login_manager.login_view = "auth.login"
@@ -171,6 +177,7 @@ def init_web(app: Flask) -> None:
         conflict = conflict_from_integrity(exc)
         if conflict is None:
             app.logger.error("integrity error (a missing check?): %s", getattr(exc, "orig", exc), exc_info=exc)
+            count_error(exc)
             if wants_json():
                 return json_error(500, "internal_error", "Something went wrong on our side; it has been logged.")
             return _error_page(500, None)
@@ -181,6 +188,7 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         app.logger.exception("unhandled error", exc_info=exc)
+        count_error(exc)
         from portal.extensions import db
 
         db.session.rollback()

@@ -68,6 +68,8 @@ def app(service_urls, tmp_path_factory):
         "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
         "EXPORT_DIR": str(tmp_path_factory.mktemp("exports")),
         "MAIL_DIR": str(tmp_path_factory.mktemp("mail")),
+        "LOG_DIR": str(tmp_path_factory.mktemp("logs")),
+        "LOG_STDOUT": False,  # pytest captures per test; the files keep every line
         "PORTAL_URL": "https://portal.example.com",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 5, "pool_pre_ping": True},
     })

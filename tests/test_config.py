@@ -141,8 +141,18 @@ def test_mail_settings_default_to_files_and_read_booleans_strictly():
 
 def test_retry_waits_may_be_scaled_down_for_tests_but_never_in_production():
     assert load_config({"JOB_RETRY_SCALE": "0.01"})["JOB_RETRY_SCALE"] == 0.01
-    with pytest.raises(ConfigError, match="JOB_RETRY_SCALE must be above 0 and at most 1"):
+    with pytest.raises(ConfigError, match="JOB_RETRY_SCALE must be from above 0 to 1"):
         load_config({"JOB_RETRY_SCALE": "5"})
     with pytest.raises(ConfigError, match="JOB_RETRY_SCALE is for tests"):
         load_config({"APP_ENV": "production", "SECRET_KEY": "x", "DATABASE_URL": "postgresql://h/d",
                      "REDIS_URL": "redis://h", "JOB_RETRY_SCALE": "0.5"})
+
+
+def test_log_settings_default_to_files_under_the_instance_and_can_be_stdout_only():
+    config = load_config({})
+    assert config["LOG_DIR"].endswith("logs") and config["LOG_STDOUT"] is True
+    assert config["LOG_MAX_BYTES"] == 10 * 1024 * 1024 and config["LOG_BACKUPS"] == 5
+    assert load_config({"LOG_DIR": ""})["LOG_DIR"] is None
+    assert load_config({"SENTRY_TRACES_SAMPLE_RATE": "0"})["SENTRY_TRACES_SAMPLE_RATE"] == 0
+    with pytest.raises(ConfigError, match="SENTRY_TRACES_SAMPLE_RATE must be from 0 to 1"):
+        load_config({"SENTRY_TRACES_SAMPLE_RATE": "2"})

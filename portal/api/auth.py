@@ -6,6 +6,7 @@ from functools import wraps
 
 from flask import g, request
 
+from portal.metrics import count_auth_failure
 from portal.services import users
 from portal.web import json_error
 
@@ -17,6 +18,8 @@ def token_required(view):
     def wrapped(*args, **kwargs):
         scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
         user = users.user_for_token(raw.strip()) if scheme.lower() == "bearer" else None
+        if scheme.lower() != "bearer":
+            count_auth_failure("token", "missing")
         if user is None:
             response = json_error(401, "unauthorized", "Send a valid bearer token (POST /api/v1/auth/token).")
             response[0].headers["WWW-Authenticate"] = 'Bearer realm="api"'

@@ -55,6 +55,8 @@ SCHEMAS = {
             "properties": {
                 "code": {"type": "string"}, "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                "correlation_id": {"type": "string",
+                                   "description": "The request's X-Correlation-ID: quote it when reporting the error"},
             },
         }},
     },

@@ -148,14 +148,14 @@ def _thousands(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def _bar_chart(title: str, labels: list[str], series: list[list[float]], names: list[str],
-               fills: list, width: float, height: float = 55 * mm, value_format=_thousands,
-               max_value: float | None = None) -> Drawing:
+def _chart_frame(chart, title: str, labels: list[str], series: list, width: float, height: float,
+                 chart_width: float, value_format=_thousands, max_value: float | None = None):
+    """A drawing with its title and `chart` laid out in it: category labels (slanted when many), value axis
+    from 0 with a grid. Returns (drawing, chart); the caller adds the chart once it has styled its series."""
     regular, bold = _fonts()
     drawing = Drawing(width, height)
     drawing.add(String(0, height - 10, title, fontName=bold, fontSize=9, fillColor=INK))
-    chart = VerticalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 30, 28, width - 40 - (90 if len(names) > 1 else 0), height - 50
+    chart.x, chart.y, chart.width, chart.height = 30, 28, chart_width, height - 50
     chart.data = series
     chart.categoryAxis.categoryNames = labels
     chart.categoryAxis.labels.fontName = regular
@@ -172,6 +172,15 @@ def _bar_chart(title: str, labels: list[str], series: list[list[float]], names: 
     chart.valueAxis.labelTextFormat = value_format
     chart.valueAxis.gridStrokeColor = LINE
     chart.valueAxis.visibleGrid = True
+    return drawing, chart
+
+
+def _bar_chart(title: str, labels: list[str], series: list[list[float]], names: list[str],
+               fills: list, width: float, height: float = 55 * mm, value_format=_thousands,
+               max_value: float | None = None) -> Drawing:
+    regular, _ = _fonts()
+    drawing, chart = _chart_frame(VerticalBarChart(), title, labels, series, width, height,
+                                  width - 40 - (90 if len(names) > 1 else 0), value_format, max_value)
     chart.barSpacing = 1
     chart.groupSpacing = 6 if len(labels) < 20 else 2
     for i, fill in enumerate(fills):
@@ -329,26 +338,7 @@ def _bucket_widths(width: float) -> list[float]:
 
 def _line_chart(title: str, labels: list[str], series: list[list[int]], names: list[str], fills: list,
                 width: float, height: float = 62 * mm) -> Drawing:
-    regular, bold = _fonts()
-    drawing = Drawing(width, height)
-    drawing.add(String(0, height - 10, title, fontName=bold, fontSize=9, fillColor=INK))
-    chart = HorizontalLineChart()
-    chart.x, chart.y, chart.width, chart.height = 30, 28, width - 130, height - 50
-    chart.data = series
-    chart.categoryAxis.categoryNames = labels
-    chart.categoryAxis.labels.fontName = regular
-    chart.categoryAxis.labels.fontSize = 7
-    if len(labels) > 16:
-        chart.categoryAxis.labels.angle = 45
-        chart.categoryAxis.labels.boxAnchor = "ne"
-        chart.y, chart.height = 40, height - 62
-    chart.valueAxis.valueMin = 0
-    chart.valueAxis.valueMax = max(1, max([max(x) for x in series if x] + [0]) * 1.15)
-    chart.valueAxis.labelTextFormat = _thousands
-    chart.valueAxis.labels.fontName = regular
-    chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.visibleGrid = True
-    chart.valueAxis.gridStrokeColor = LINE
+    drawing, chart = _chart_frame(HorizontalLineChart(), title, labels, series, width, height, width - 130)
     chart.joinedLines = 1
     for i, fill in enumerate(fills):
         chart.lines[i].strokeColor = fill

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from portal import policy
 from portal.domain.workflow import ROLES, STAFF_ROLES
 from portal.extensions import db
+from portal.metrics import count_auth_failure
 from portal.models import ApiToken, User
 from portal.models._time import utcnow
 from portal.policy import SYSTEM, SystemActor
@@ -69,6 +70,7 @@ def validate_password(password: str) -> None:
 def authenticate(email: str, password: str) -> User | None:
     """The active user with these credentials, stamped as signed in now; None otherwise."""
     if unstorable_reason(password or ""):
+        count_auth_failure("password", "malformed")
         return None  # no stored hash was made from such text
     user = find_by_email(email)
     hasher = _hasher()
@@ -78,12 +80,15 @@ def authenticate(email: str, password: str) -> User | None:
             hasher.verify(_dummy_hash(), password or "x")
         except (VerificationError, InvalidHashError):
             pass
+        count_auth_failure("password", "unknown_user")
         return None
     try:
         hasher.verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
+        count_auth_failure("password", "invalid_credentials")
         return None
     if not user.active:
+        count_auth_failure("password", "inactive_account")
         return None
     with unit_of_work():
         if hasher.check_needs_rehash(user.password_hash):
@@ -246,9 +251,12 @@ def issue_token(user: User) -> tuple[str, ApiToken]:
 def user_for_token(raw: str) -> User | None:
     """The active user holding this unexpired token, or None."""
     if not raw or len(raw) > 200:
+        count_auth_failure("token", "missing" if not raw else "malformed")
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(raw)))
     if token is None or token.expires_at <= utcnow() or not token.user.active:
+        count_auth_failure("token", "unknown_token" if token is None else
+                           "expired" if token.expires_at <= utcnow() else "inactive_account")
         return None
     return token.user
 

@@ -23,7 +23,8 @@ AUDIT_JOB = "tests.jobs.observability_jobs.write_audit_row"
 FAILING_JOB = "tests.jobs.observability_jobs.always_fail"
 CRASH_JOB = "tests.jobs.observability_jobs.crash_the_process"
 NAP = "tests.jobs.sample_jobs.nap"
-OUTCOME_WORD = r"portal\.jobs: (?:job )?(started|finished|failed-will-retry|failed-final|dead letter)"
+# The job lines are JSON (portal/logs.py): {"logger": "portal.jobs", "message": "job started: ...", ...}.
+OUTCOME_WORD = r'"message": "(?:job )?(started|finished|failed-will-retry|failed-final|dead letter)'
 
 
 def _burst(app, *args: str) -> str:

@@ -227,7 +227,7 @@ def test_one_at_risk_alert_is_a_single_mail_with_its_target(smtp, sla_setup, fac
     assert "at risk of breaching" in text_of(mail)
 
 
-def test_a_rebuild_that_breaches_many_requests_sends_each_person_one_summary(smtp, sla_setup, factories):
+def test_a_check_that_breaches_many_requests_sends_each_person_one_summary(smtp, sla_setup, factories):
     requester, agent, manager = sla_setup
     for _ in range(60):
         req = factories.make_request(requester, priority="high")

@@ -89,6 +89,8 @@ ROUTES = [
     Route("POST", "/api/v1/service-requests/<int:request_id>/comments",
           "/api/v1/service-requests/{own}/comments", OWNER, json={"body": "Walking by."}),
     Route("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", PUBLIC),
+    # Metrics: by network or token, not by role; the test client is loopback (tests/metrics/ test the rest)
+    Route("GET", "/metrics", "/metrics", PUBLIC),
     # SLA pages
     Route("GET", "/sla/breaches", "/sla/breaches", MANAGERS),
     Route("GET", "/requests/<int:request_id>/sla", "/requests/{own}/sla", OWNER),
@@ -129,6 +131,11 @@ ROUTES = [
     Route("POST", "/admin/jobs/<job_id>/discard", "/admin/jobs/no-such-job/discard", ADMIN, form={}),
     Route("POST", "/admin/jobs/requeue-all", "/admin/jobs/requeue-all", ADMIN, form={"queue": "email"}),
     Route("POST", "/admin/jobs/discard-all", "/admin/jobs/discard-all", ADMIN, form={"queue": "email"}),
+    Route("GET", "/admin/status", "/admin/status", ADMIN),
+    # Health endpoints for monitors and orchestrators (tests/health/ covers their answers)
+    Route("GET", "/health", "/health", PUBLIC),
+    Route("GET", "/health/live", "/health/live", PUBLIC),
+    Route("GET", "/health/ready", "/health/ready", PUBLIC),
     # SLA API
     Route("GET", "/api/v1/sla/definitions", "/api/v1/sla/definitions", STAFF),
     Route("POST", "/api/v1/sla/definitions", "/api/v1/sla/definitions", ADMIN,

@@ -109,17 +109,26 @@ def test_error_attachment_over_per_file_limit_is_form_error(app, login_client, m
 
 @pytest.mark.parametrize("url", ["/login", "/no/such/page", "/api/v1/openapi.json", "/api/v1/nonexistent"])
 def test_correlation_id_echoed(client, url):
-    response = client.get(url, headers={"X-Correlation-ID": "abc-123.XYZ:9"})
-    assert response.headers["X-Correlation-ID"] == "abc-123.XYZ:9"
+    response = client.get(url, headers={"X-Correlation-ID": "abc-123.XYZ_9"})
+    assert response.headers["X-Correlation-ID"] == "abc-123.XYZ_9"
 
 
-@pytest.mark.parametrize("incoming", [None, "", "has spaces", "x" * 65, "semi;colon", "<script>"])
+@pytest.mark.parametrize("incoming", [None, "", "has spaces", "x" * 65, "semi;colon", "co:lon", "<script>"])
 def test_correlation_id_generated_when_missing_or_unsafe(client, incoming):
     headers = {} if incoming is None else {"X-Correlation-ID": incoming}
     response = client.get("/login", headers=headers)
     cid = response.headers["X-Correlation-ID"]
     assert cid != incoming
     uuid.UUID(cid)
+
+
+def test_error_pages_and_json_errors_quote_the_correlation_id(client):
+    page = client.get("/no/such/page", headers={"X-Correlation-ID": "ticket-4711"})
+    assert "Reference: <code>ticket-4711</code>" in text_of(page)
+    api = client.get("/api/v1/nonexistent", headers={"X-Correlation-ID": "ticket-4712"})
+    assert api.get_json()["error"]["correlation_id"] == "ticket-4712"
+    generated = client.get("/api/v1/service-requests")
+    assert generated.get_json()["error"]["correlation_id"] == generated.headers["X-Correlation-ID"]
 
 
 def test_correlation_id_differs_per_request(client):

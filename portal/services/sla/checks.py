@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 
 from portal.domain import sla_rules
 from portal.extensions import db
+from portal.metrics import record_sla_breaches
 from portal.models import ServiceRequest
 from portal.models._time import utcnow
 from portal.models.sla import TARGETS
@@ -81,6 +82,8 @@ def check_all_breaches(now: datetime | None = None) -> list[dict[str, Any]]:
             for request_id, due_at in db.session.execute(text(sql), {"now": now}):
                 found.setdefault(request_id, []).append(
                     {"type": target, "hours_overdue": sla_rules.hours_overdue(due_at, now)})
+        # sla_breaches_total{category,priority,breach_type}, counted once this commits
+        record_sla_breaches((request_id, b["type"]) for request_id, items in found.items() for b in items)
     if found:
         rows = db.session.execute(
             select(ServiceRequest.id, ServiceRequest.title, ServiceRequest.priority)
