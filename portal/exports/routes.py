@@ -20,6 +20,12 @@ ROWS = "exports/_rows.html"
 PRESETS = (("Last 7 days", 7), ("Last 30 days", 30), ("Last 90 days", 90), ("Last 12 months", 365))
 
 
+@bp.app_context_processor
+def _export_filter_keys() -> dict:
+    """The filters an export carries, for the request list's export buttons (one list: the service's)."""
+    return {"EXPORT_FILTER_KEYS": svc.FILTER_KEYS}
+
+
 def _list_url_for(filters: dict) -> str:
     """Back to the request list with the filters the export was asked with (the valid ones)."""
     keep = {k: v for k, v in filters.items() if isinstance(v, str) and v and k in svc.FILTER_KEYS}

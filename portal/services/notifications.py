@@ -307,18 +307,32 @@ def deliver(recipient_id: int) -> int:
             return sent
 
 
-def _sort(user: User | None, rows: list[Notification]) -> list[Notification]:
-    """Apply the person's choices and the flood rule; mark what is skipped or held; return what goes now."""
+def _screen(user: User | None, rows: list[Notification]) -> tuple[list[Notification], Choices | None]:
+    """Mark skipped what nobody should get (the person is gone, or turned the kind off).
+
+    Returns the rest and the person's choices (None when there is nobody to send to)."""
     if user is None or not user.active:
         for row in rows:
             row.status, row.reason = "skipped", rules.SKIPPED_NO_RECIPIENT
-        return []
+        return [], None
     mine = choices(user)
-    now_rows: list[Notification] = []
+    kept = []
     for row in rows:
-        if not rules.wants(row.kind, user.role, mine.muted):
+        if rules.wants(row.kind, user.role, mine.muted):
+            kept.append(row)
+        else:
             row.status, row.reason = "skipped", rules.SKIPPED_TURNED_OFF
-        elif rules.KINDS[row.kind].sla_alert and mine.sla_digest:
+    return kept, mine
+
+
+def _sort(user: User | None, rows: list[Notification]) -> list[Notification]:
+    """Apply the person's choices and the flood rule; mark what is skipped or held; return what goes now."""
+    kept, mine = _screen(user, rows)
+    if not kept:
+        return []
+    now_rows: list[Notification] = []
+    for row in kept:
+        if rules.KINDS[row.kind].sla_alert and mine.sla_digest:
             row.status, row.reason = "held", rules.HELD_FOR_DIGEST
         else:
             now_rows.append(row)
@@ -348,17 +362,7 @@ def send_digests() -> int:
                     select(Notification).where(Notification.recipient_id == person, Notification.status == "held")
                     .order_by(Notification.id).with_for_update(skip_locked=True)))
                 user = db.session.get(User, person)
-                if not rows:
-                    continue
-                if user is None or not user.active:
-                    for row in rows:
-                        row.status, row.reason = "skipped", rules.SKIPPED_NO_RECIPIENT
-                    continue
-                mine = choices(user)
-                keep = [r for r in rows if rules.wants(r.kind, user.role, mine.muted)]
-                for row in rows:
-                    if row not in keep:
-                        row.status, row.reason = "skipped", rules.SKIPPED_TURNED_OFF
+                keep, _ = _screen(user, rows)
                 if keep:
                     _send(user, keep, digest=True)
                     done += 1

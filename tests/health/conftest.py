@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,7 @@ from redis import Redis
 from portal import create_app
 from tests.jobs.test_outbox import LocalRedis, own_redis  # noqa: F401 - re-exported fixture
 from tests.jobs.test_worker import ROOT, _env, _flask
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
-    """Poll `condition` until it returns something truthy (returned), or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.polling import wait_for  # noqa: F401 - the health tests import it from here
 
 
 class Processes:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.jobs.test_worker import ROOT, _env, _flask
 from tests.metrics.conftest import Samples
+from tests.polling import wait_for
 
 
 def _free_port() -> int:
@@ -36,16 +37,6 @@ def _get(url: str, timeout: float = 10) -> tuple[int, str]:
 
 def _pids(directory: Path, prefix: str) -> set[int]:
     return {int(m.group(1)) for p in directory.glob(f"{prefix}*.db") if (m := re.search(r"_(\d+)\.db$", p.name))}
-
-
-def _wait(predicate, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture()
@@ -71,7 +62,7 @@ def served(app, tmp_path):
         except OSError:
             return False
 
-    _wait(up, "gunicorn to answer")
+    wait_for(up, timeout=60, what="gunicorn to answer")
     try:
         yield base, directory, web
     finally:
@@ -115,13 +106,14 @@ def test_two_gunicorn_workers_add_up_and_survive_a_worker_restart(served):
     assert all(samples.value("process_resident_memory_bytes", pid=pid) > 0 for pid in web_pids)
 
     # An RQ worker sharing the directory shows up beside them.
-    _wait(lambda: _scrape(base).matching("process_resident_memory_bytes", role="worker"), "the RQ worker")
+    wait_for(lambda: _scrape(base).matching("process_resident_memory_bytes", role="worker"),
+             timeout=60, what="the RQ worker")
 
     # A worker killed outright: its counts stay, gunicorn's replacement adds to them.
     victim = sorted(counting)[0]
     os.kill(victim, signal.SIGKILL)
-    _wait(lambda: str(victim) not in {lab["pid"] for lab in _scrape(base).matching("process_cpu_seconds_total")},
-          "the dead worker to leave the process figures")
+    wait_for(lambda: str(victim) not in {lab["pid"] for lab in _scrape(base).matching("process_cpu_seconds_total")},
+             timeout=60, what="the dead worker to leave the process figures")
     more = _logins(base, 10)
     samples = _scrape(base)
     assert samples.value("app_requests_total", method="GET", endpoint="/login", status="200") == sent + more
@@ -154,12 +146,12 @@ def test_a_worker_only_host_serves_its_process_figures_and_nothing_cluster_wide(
         return samples if samples.matching("process_resident_memory_bytes", role="worker") else None
 
     try:
-        samples = _wait(worker_figures, "the worker's process figures")
+        samples = wait_for(worker_figures, timeout=60, what="the worker's process figures")
         assert samples.value("process_resident_memory_bytes", role="worker") > 0
         assert not {"jobs_total", "queue_depth", "sla_breaches_total", "service_requests_active"} & samples.names
         assert _get(base + "/other")[0] == 404
-        _wait(lambda: all(Job.fetch(j.id, connection=redis_connection()).get_status() == "finished" for j in jobs),
-              "the jobs to run")
+        wait_for(lambda: all(Job.fetch(j.id, connection=redis_connection()).get_status() == "finished" for j in jobs),
+                 timeout=60, what="the jobs to run")
         # Each job ran in its own forked work horse; none of them left a file (they count in Redis).
         assert _pids(directory, "") == {worker.pid, exporter.pid}
 
