@@ -4,14 +4,19 @@ from logging.config import fileConfig
 from flask import current_app
 
 from alembic import context
+from portal.logs import is_configured
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# alembic.ini's logging is for a process without the portal's. Inside one (flask db upgrade, the
+# tests, `flask backup restore`) fileConfig would swap the JSON handlers and LOG_DIR files for
+# plain stderr, for the rest of the process.
+if is_configured():
+    logging.getLogger('alembic').setLevel(logging.INFO)  # "Running upgrade ..." lines, as JSON
+else:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

@@ -3,12 +3,12 @@
 Files (rotated by size, LOG_MAX_MB × LOG_BACKUPS):
 - app.log    everything the portal logs (web requests, jobs, warnings, errors)
 - api.log    the `http_request` lines of /api requests
-- jobs.log   the job lines (start, end, dead letters) and whatever runs inside a job
+- jobs.log   the job lines (start, end, dead letters), RQ's own lines and whatever runs inside a job
 - errors.log level ERROR and above, from web and jobs
 
 Each line has `timestamp`, `level`, `type` (`http_request`, `job`, `app`...), `message`,
-`logger`, `correlation_id` and `user_id` where known, plus the fields a line brings (`method`,
-`path`, `status`, `duration_ms`; `job_id`, `task_name`, `queue`, `duration_s`, `outcome`...).
+`logger`, `correlation_id`, `user_id` and `job_id` where known, plus the fields a line brings (`method`,
+`path`, `status`, `duration_ms`; `task_name`, `queue`, `duration_s`, `outcome`...).
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ import logging.handlers
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,8 @@ _TEXT_PATTERNS = (
 FILES = ("app.log", "api.log", "jobs.log", "errors.log")
 OWN_LOGGERS = ("portal", "jobs", "rq", "flask.app")
 _CONFIGURED = "_portal_logging"
+JOB_LOGGERS = ("portal.jobs", "rq")  # our job lines and RQ's own (rq.worker, rq.job, rq.queue...)
+_running_job: ContextVar[str | None] = ContextVar("running_job", default=None)
 
 
 def scrub_text(text: str) -> str:
@@ -50,6 +55,22 @@ def scrub_text(text: str) -> str:
     for pattern, replacement in _TEXT_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+@contextmanager
+def job_running(job_id: str) -> Iterator[None]:
+    """Lines logged meanwhile, RQ's own included, carry this job's id (the worker binds it per job)."""
+    token = _running_job.set(job_id)
+    try:
+        yield
+    finally:
+        _running_job.reset(token)
+
+
+def line_type(record: logging.LogRecord) -> str:
+    """The `type` of a line that names none: `job` for the job loggers and RQ's, else `app`."""
+    name = record.name
+    return "job" if any(name == n or name.startswith(n + ".") for n in JOB_LOGGERS) else "app"
 
 
 def scrub(value: Any, key: str | None = None) -> Any:
@@ -83,10 +104,11 @@ class PortalJsonFormatter(JsonFormatter):
         log_record.update({
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="microseconds"),
             "level": record.levelname,
-            "type": extra.pop("type", None) or ("job" if record.name.startswith("portal.jobs") else "app"),
+            "type": extra.pop("type", None) or line_type(record),
             "logger": record.name,
             "message": scrub_text(message),
             "correlation_id": extra.pop("correlation_id", None) or context.correlation_id,
+            "job_id": extra.pop("job_id", None) or _running_job.get(),
             "user_id": extra.pop("user_id", None) or user_id(),
         })
         log_record.update(scrub(extra))
@@ -127,10 +149,12 @@ def _is_api(record: logging.LogRecord) -> bool:
 
 
 def _is_job(record: logging.LogRecord) -> bool:
-    return record.name.startswith("portal.jobs") or getattr(record, "type", None) == "job" or _in_job()
+    return line_type(record) == "job" or getattr(record, "type", None) == "job" or _in_job()
 
 
 def _in_job() -> bool:
+    if _running_job.get() is not None:
+        return True
     try:
         from rq import get_current_job
 
@@ -176,6 +200,11 @@ def configure(config: dict) -> None:
     setattr(root, _CONFIGURED, log_dir)
     # Our http_request line replaces the development server's access line (which shows query strings).
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def is_configured() -> bool:
+    """True once configure() has run in this process: migrations/env.py then leaves logging alone."""
+    return hasattr(logging.getLogger(), _CONFIGURED)
 
 
 def init_app(app) -> None:

@@ -6,7 +6,8 @@ every job gets the same treatment without per-job code:
   on the `portal.jobs` logger, each with the correlation id of the request that enqueued the job
   (job.meta["correlation_id"]; a job without one is given its own);
 - while it runs, that correlation id is bound with `set_request_context`, so the audit rows the
-  job writes carry it;
+  job writes carry it, and its job id with `portal.logs.job_running`, so every line logged about
+  it (RQ's own `rq.worker` lines too, typed `job`) carries `job_id`;
 - counts by task name and outcome and a duration histogram in Redis (`services/job_metrics.py`),
   shared by every worker process;
 - `dead_letter(job)` once when a job fails for good (no retries left, now in the failed registry).
@@ -24,6 +25,7 @@ from rq import Worker
 from rq.job import Job
 from rq.queue import Queue
 
+from portal.logs import job_running
 from portal.observability import RequestContext, set_request_context
 from portal.services import job_metrics
 
@@ -105,7 +107,8 @@ class PortalWorker(Worker):
     def execute_job(self, job: Job, queue: Queue):
         """Runs in the worker itself: start the clock here too, for failures seen only by the parent."""
         self._job_clock = (job.id, time.monotonic())
-        return super().execute_job(job, queue)
+        with job_running(job.id):  # RQ's own lines about this job (a killed horse, a stop) carry its id
+            return super().execute_job(job, queue)
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         """Runs in the work horse: bind the correlation id, log the start, run the job."""
@@ -115,7 +118,8 @@ class PortalWorker(Worker):
         log.info("job started: %s %s on %s (correlation %s)", job.id, job.func_name, queue.name, cid,
                  extra=_fields(job, queue.name, cid, job_event="start"))
         try:
-            return super().perform_job(job, queue)
+            with job_running(job.id):
+                return super().perform_job(job, queue)
         finally:
             set_request_context(RequestContext())
 

@@ -68,6 +68,7 @@ def app(service_urls, tmp_path_factory):
         "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
         "EXPORT_DIR": str(tmp_path_factory.mktemp("exports")),
         "MAIL_DIR": str(tmp_path_factory.mktemp("mail")),
+        "BACKUP_DIR": str(tmp_path_factory.mktemp("backups")),
         "LOG_DIR": str(tmp_path_factory.mktemp("logs")),
         "LOG_STDOUT": False,  # pytest captures per test; the files keep every line
         "PORTAL_URL": "https://portal.example.com",

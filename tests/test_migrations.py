@@ -1,6 +1,8 @@
 """The schema comes only from the migrations, and they describe the models exactly."""
 
 import hashlib
+import json
+import logging
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -8,6 +10,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
+from portal import logs
 from portal.extensions import db
 from portal.policy import SYSTEM
 
@@ -33,6 +36,24 @@ def test_models_match_the_migrations(ctx):
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == [], f"models and migrations differ; add a migration: {diff}"
+
+
+def test_an_upgrade_inside_the_portal_keeps_its_json_log_files(app, ctx, tmp_path):
+    """flask db upgrade, the test app and `flask backup restore` migrate after create_app: alembic.ini's
+    logging must not swap the portal's JSON handlers and LOG_DIR files for plain stderr."""
+    logs.configure({**app.config, "LOG_DIR": str(tmp_path), "LOG_STDOUT": False})
+    try:
+        upgrade()  # at head already: env.py runs all the same
+        logging.getLogger("portal.after_upgrade").warning("still JSON after the upgrade")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        written = (tmp_path / "app.log").read_text() if (tmp_path / "app.log").exists() else ""
+    finally:
+        logs.configure(app.config)
+    lines = [json.loads(line) for line in written.splitlines()]  # every line JSON
+    assert any(x["logger"] == "portal.after_upgrade" and x["message"] == "still JSON after the upgrade"
+               for x in lines)
+    assert any(x["logger"].startswith("alembic") for x in lines)  # the migration's own lines too
 
 
 def test_email_is_unique_regardless_of_case(ctx, factories):

@@ -7,7 +7,6 @@ created/started times and events moved into the past) and the checks run at the 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from portal.models._time import utcnow
 from portal.policy import SYSTEM
 from portal.services import sla, sla_admin
 from tests.api.helpers import API, error_of
+from tests.jobs.test_worker import _env
 from tests.services.sla_helpers import make_calendar, state_of_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,13 +112,6 @@ def _run_checks() -> None:
     sla.check_all_breaches()
     sla.check_at_risk()
     db.session.expire_all()
-
-
-def _worker_env(app) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"DATABASE_URL": app.config["DATABASE_URL"], "REDIS_URL": app.config["REDIS_URL"],
-                "APP_ENV": "test", "SECRET_KEY": "test-secret", "TZ": "UTC"})
-    return env
 
 
 # ---------------------------------------------------------------- POST /sla/definitions
@@ -405,7 +398,7 @@ def test_patch_apply_to_open_rebuilds_open_clocks_in_a_real_worker(app, admin, a
     assert get_queue("analytics").count == 1
 
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "jobs", "worker", "--burst"],
-                            cwd=ROOT, env=_worker_env(app), capture_output=True, text=True, timeout=120)
+                            cwd=ROOT, env=_env(app), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 
     rebuilt = _metric(agent, open_req.id)

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(app) -> dict[str, str]:
+    """The environment of a worker, scheduler or web process started for a test: the test's services, and
+    the test's directories (read now, so a test that moved one hands it on), never the instance/ of a checkout."""
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": app.config["DATABASE_URL"],
@@ -28,6 +30,11 @@ def _env(app) -> dict[str, str]:
         "APP_ENV": "test",
         "SECRET_KEY": "test-secret",
         "TZ": "UTC",
+        "LOG_DIR": app.config.get("LOG_DIR") or "",
+        "MAIL_DIR": app.config["MAIL_DIR"],
+        "BACKUP_DIR": app.config["BACKUP_DIR"],
+        "EXPORT_DIR": app.config["EXPORT_DIR"],
+        "UPLOAD_DIR": app.config["UPLOAD_DIR"],
     })
     return env
 
@@ -57,6 +64,19 @@ def test_worker_runs_a_queued_job_with_its_retry_policy(app, ctx, factories):
     assert job.meta["purged"] == 1
     db.session.expire_all()
     assert [t.id for t in db.session.query(ApiToken)] == [fresh.id]
+
+
+def test_worker_processes_write_into_the_tests_directories(app, ctx):
+    """Never into the checkout's instance/ (logs, mail, backups, exports), which a test run must leave alone."""
+    env = _env(app)
+    for setting in ("LOG_DIR", "MAIL_DIR", "BACKUP_DIR", "EXPORT_DIR", "UPLOAD_DIR"):
+        assert env[setting] and not Path(env[setting]).resolve().is_relative_to(ROOT / "instance"), setting
+    job = push("tests.jobs.sample_jobs.nap", 0, queue="default")
+
+    result = subprocess.run(_flask("jobs", "worker", "--burst", "--queues", "default"), cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert job.id in (Path(app.config["LOG_DIR"]) / "jobs.log").read_text()
 
 
 def test_worker_refuses_unknown_queue(app):

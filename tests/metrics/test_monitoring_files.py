@@ -28,6 +28,8 @@ from tests.services.sla_helpers import make_definition
 MONITORING = ROOT / "monitoring"
 DASHBOARDS = sorted((MONITORING / "grafana").glob("*.json"))
 PROMETHEUS_OWN = {"up"}  # written by Prometheus itself for every target
+# On web targets and on worker-only hosts (`flask metrics serve`) alike; app_info is on web targets only.
+EVERY_TARGET = PROMETHEUS_OWN | {"process_cpu_seconds_total"}
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
             "offset", "inf", "nan", "Inf", "NaN"}
 
@@ -35,7 +37,7 @@ KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "boo
 def metric_names(expr: str) -> set[str]:
     """The metric names a PromQL expression reads (functions, keywords, labels and variables left out)."""
     names = set()
-    for found in re.finditer(r"label_values\(\s*([A-Za-z_:][\w:]*)\s*,", expr):
+    for found in re.finditer(r"label_values\(\s*([A-Za-z_:][\w:]*)\s*(?:\{[^}]*\}\s*)?,", expr):
         names.add(found.group(1))
     expr = re.sub(r"label_values\([^)]*\)", "", expr)
     expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)           # strings
@@ -54,10 +56,11 @@ def test_the_parser_finds_metrics_and_only_metrics():
     assert metric_names('histogram_quantile(0.95, sum by (le, endpoint) '
                         '(rate(app_request_duration_seconds_bucket{job=~"$job"}[$__rate_interval])))') == \
         {"app_request_duration_seconds_bucket"}
-    assert metric_names("time() - max(backup_last_verified_timestamp_seconds) > 26 * 3600") == \
-        {"backup_last_verified_timestamp_seconds"}
+    assert metric_names("time() - max(backup_last_success_timestamp_seconds) > 26 * 3600") == \
+        {"backup_last_success_timestamp_seconds"}
     assert metric_names("sum(increase(x_total[1d] offset 1h)) / 24 and on (a) y") == {"x_total", "y"}
     assert metric_names("label_values(app_info, job)") == {"app_info"}
+    assert metric_names('label_values(up{job=~"portal.*"}, job)') == {"up"}
 
 
 def dashboard_queries() -> list[tuple[str, str]]:
@@ -141,6 +144,19 @@ def test_every_dashboard_query_names_published_metrics(live_names):
     missing = {(where, name) for where, expr in dashboard_queries() for name in metric_names(expr)
                if name not in live_names | PROMETHEUS_OWN}
     assert missing == set()
+
+
+def test_the_job_variable_offers_every_portal_scrape_job():
+    """The `$job` choices come from a metric every portal target has, so the worker targets can be chosen too."""
+    config = (MONITORING / "prometheus.yml").read_text()
+    scrape_jobs = re.findall(r"^\s*- job_name:\s*(\S+)", config, re.MULTILINE)  # the commented-out ones left out
+    assert {"portal-web", "portal-worker"} <= set(scrape_jobs)
+    for path in DASHBOARDS:
+        [query] = [expr for where, expr in dashboard_queries() if where == f"{path.name}: variable job"]
+        assert metric_names(query) and metric_names(query) <= EVERY_TARGET, (path.name, query)
+        matcher = re.search(r'\bjob=~"([^"]*)"', query)
+        offered = {job for job in scrape_jobs if matcher is None or re.fullmatch(matcher.group(1), job)}
+        assert offered == set(scrape_jobs), (path.name, query)
 
 
 def test_every_alert_names_published_metrics(live_names):

@@ -125,6 +125,30 @@ def test_worker_job_lines_go_to_jobs_log_as_json(app, ctx, tmp_path):
     assert any(x.get("job_id") == ok.id for x in stdout)  # containers read stdout
 
 
+def test_rq_lines_about_a_job_are_job_lines_with_its_id(app, ctx, tmp_path):
+    from portal.queueing import push
+    from tests.jobs.test_worker import ROOT, _env, _flask
+
+    ok = push("tests.jobs.sample_jobs.nap", 0)
+    doomed = push("tests.jobs.sample_jobs.fail", "paper jam", queue="exports")
+    doomed.retries_left = 0
+    doomed.save()
+    env = {**_env(app), "LOG_DIR": str(tmp_path), "LOG_STDOUT": "false"}
+    result = subprocess.run(_flask("jobs", "worker", "--burst", "--queues", "default,exports"), cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+
+    [raised] = [x for x in _lines(tmp_path / "errors.log") if x["logger"] == "rq.worker"]
+    assert raised["type"] == "job" and raised["job_id"] == doomed.id and "paper jam" in raised["message"]
+    jobs_lines = _lines(tmp_path / "jobs.log")
+    assert raised in jobs_lines
+    rq_lines = [x for x in jobs_lines if x["logger"].startswith("rq.")]
+    assert {x["type"] for x in rq_lines} == {"job"}
+    [done] = [x for x in rq_lines if "Job OK" in x["message"]]  # RQ names the job in none of its fields
+    assert done["job_id"] == ok.id
+    assert [x for x in rq_lines if "job_id" not in x]  # the worker's own lines (started, listening) name none
+
+
 def test_a_request_refused_by_csrf_is_logged_with_its_own_correlation_id(app, log_dir, client, csrf_on):
     client.get("/login", headers={"X-Correlation-ID": "trace-before"})
     refused = client.post("/login", data={"email": "a@example.com", "password": "x"},
