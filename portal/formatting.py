@@ -71,3 +71,13 @@ def format_day_month(iso_date: str) -> str:
 
     day = date.fromisoformat(iso_date)
     return f"{day.day} {day.strftime('%b')}"
+
+
+def format_cron(cron: str) -> str:
+    """A daily cron line (UTC) in words: '0 2 * * *' as 'every night at 02:00 UTC'; others as the line itself."""
+    fields = cron.split()
+    if len(fields) == 5 and fields[0].isdigit() and fields[1].isdigit() and fields[2:] == ["*", "*", "*"]:
+        hour, minute = int(fields[1]), int(fields[0])
+        when = "every night" if hour < 6 or hour >= 22 else "every day"
+        return f"{when} at {hour:02d}:{minute:02d} UTC"
+    return f"on the cron line “{cron}” (UTC)"

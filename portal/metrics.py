@@ -50,6 +50,7 @@ UNMATCHED = "unmatched"  # the endpoint label of a path that matched no route (n
 ACTIVE_STATUSES = ("open", "in_progress", "waiting_on_customer")
 COMPLETED_STATUS = "resolved"
 SLA_BREACHES_KEY = "portal:metrics:sla_breaches"  # Redis hash "category|priority|breach_type" -> count
+BACKUP_FAILURES_KEY = "portal:metrics:backup"      # Redis hash "verify_failures" -> count
 AUTH_METHODS = ("password", "2fa", "token")
 DEFAULT_ALLOW = "127.0.0.0/8,::1"  # loopback only
 
@@ -204,6 +205,11 @@ def _after_rollback(session, previous_transaction) -> None:
         session.info.pop(_PENDING, None)
 
 
+def count_backup_verify_failure() -> None:
+    """A backup read back wrong (or not at all); counted in Redis, as the backup job runs in a work horse."""
+    _count_in_redis(BACKUP_FAILURES_KEY, {"verify_failures": 1})
+
+
 def _count_in_redis(key: str, increments: dict[str, int]) -> None:
     from redis.exceptions import RedisError
 
@@ -325,11 +331,10 @@ class PortalCollector:
         for field, value in sorted(connection.hgetall(SLA_BREACHES_KEY).items()):
             breaches.add_metric(field.decode().split("|", 2), int(value))
         yield breaches
-        memory = connection.info("memory")
-        yield GaugeMetricFamily("redis_memory_used_bytes", "Memory Redis uses (INFO memory).",
-                                value=memory.get("used_memory", 0))
-        yield GaugeMetricFamily("redis_memory_max_bytes", "Redis maxmemory (0: no limit).",
-                                value=memory.get("maxmemory", 0))
+        failures = connection.hget(BACKUP_FAILURES_KEY, "verify_failures")
+        yield CounterMetricFamily("backup_verify_failures", "Backups that did not verify (read back wrong).",
+                                  value=int(failures or 0))
+        yield from _redis_memory(connection)
         last = health.read_last_sla_check(connection)
         yield GaugeMetricFamily("sla_check_last_run_timestamp_seconds", "When the SLA check last ran (0: never).",
                                 value=last.timestamp() if last else 0)
@@ -340,29 +345,31 @@ class PortalCollector:
         from sqlalchemy import text
 
         from portal.extensions import db
+        from portal.services.backups import newest_verified
 
         active = GaugeMetricFamily("service_requests_active", "Requests not yet resolved, now.",
                                    labels=["category", "priority", "status"])
         try:
             db.session.execute(text("SET LOCAL statement_timeout = 2000"))  # a slow database: skip, not hang
             rows = db.session.execute(text(ACTIVE_REQUESTS_SQL), {"statuses": list(ACTIVE_STATUSES)}).all()
+            backup = newest_verified()
         finally:
             db.session.rollback()  # ends the read (and the SET LOCAL) whatever happened
         for category, priority, status, count in rows:
             active.add_metric([category, priority, status], count)
         yield active
+        yield GaugeMetricFamily("backup_last_success_timestamp_seconds",
+                                "When the newest verified backup was verified (0: never).",
+                                value=backup.verified_at.timestamp() if backup else 0)
+        yield GaugeMetricFamily("backup_size_bytes", "Size of the newest verified backup file (0: none).",
+                                value=(backup.size_bytes or 0) if backup else 0)
         _pool_figures(db.engine.pool)
 
     def _from_files(self) -> Iterator:
         from flask import current_app
 
         from portal import __version__
-        from portal.services.health import last_verified_backup
 
-        found = last_verified_backup()
-        yield GaugeMetricFamily("backup_last_verified_timestamp_seconds",
-                                "When a backup was last decrypted and read back (0: never).",
-                                value=found[0].timestamp() if found else 0)
         info = GaugeMetricFamily("app_info", "The running portal.", labels=["version", "environment"])
         info.add_metric([__version__, current_app.config["APP_ENV"]], 1)
         yield info
@@ -375,6 +382,22 @@ SELECT category, priority, status, count(*)
  WHERE status = ANY(:statuses)
  GROUP BY category, priority, status
 """
+
+
+def _redis_memory(connection) -> Iterator:
+    """Redis's memory gauges, or none when INFO is refused (a hardened redis.conf may rename it away):
+    only these two go missing, never the queue, job, scheduler and SLA figures read beside them."""
+    from redis.exceptions import ResponseError
+
+    try:
+        memory = connection.info("memory")
+    except ResponseError as exc:
+        log.debug("metrics: no redis_memory_* gauges, INFO is refused: %s", exc)  # allowed: not worth a line per scrape
+        return
+    yield GaugeMetricFamily("redis_memory_used_bytes", "Memory Redis uses (INFO memory).",
+                            value=memory.get("used_memory", 0))
+    yield GaugeMetricFamily("redis_memory_max_bytes", "Redis maxmemory (0: no limit).",
+                            value=memory.get("maxmemory", 0))
 
 
 def _gauge(name: str, doc: str, label: str, values: dict[str, int]) -> GaugeMetricFamily:
@@ -610,7 +633,9 @@ def init_app(app) -> None:
         started = request.environ.get(_START)
         if started is not None:
             HTTP_DURATION.labels(request.method, endpoint).observe(time.perf_counter() - started)
-        if status >= 500:
+        # A health probe's 503 is its answer, not a failure of the portal: the outage it reports has
+        # alerts of its own, and load-balancer polling must not turn it into an error rate.
+        if status >= 500 and request.blueprint != "health":
             count_error(error_type=f"http_{status}")
         return response
 

@@ -33,6 +33,7 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
     "categories.manage": ("admin", "Only admins can add, retire or restore categories."),
     "jobs.manage": ("admin", "Only admins can see and retry failed background jobs."),
     "system.status": ("admin", "Only admins can see the system status."),
+    "system.backups": ("admin", "Only admins can see, make, verify and download database backups."),
     "reports.export": ("manager", "Only managers and admins can export requests and run reports."),
     "exports.see_all": ("admin", "Only admins can open other people's exports."),
     "dashboard.admin": ("admin", "Only admins can read the admin dashboard (managers: /sla/breaches)."),

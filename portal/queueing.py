@@ -64,6 +64,9 @@ JOB_QUEUES: dict[str, str] = {
     "jobs.maintenance.purge_expired_tokens": "default",
     "jobs.maintenance.relay_outbox": "default",
     "jobs.maintenance.prune_outbox": "default",
+    "jobs.backup.create_backup": "backup",
+    "jobs.backup.verify_backup": "backup",
+    "jobs.backup.prune_backups": "backup",
 }
 
 
@@ -112,6 +115,10 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
                  "Recount the last days of the daily trend table the reports read"),
     ScheduledJob("purge-expired-exports", "23 4 * * *", "jobs.exports.purge_expired_exports",
                  "Delete export files and rows past their expiry"),
+    ScheduledJob("backup-database", "0 2 * * *", "jobs.backup.create_backup",
+                 "Back up the database (encrypted), then read the backup back and check it"),
+    ScheduledJob("prune-backups", "30 3 * * *", "jobs.backup.prune_backups",
+                 "Delete backups older than RETENTION_DAYS, never the newest verified one"),
 )
 
 

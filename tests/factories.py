@@ -37,3 +37,16 @@ def reload(obj):
     """The row as it is now in the database."""
     db.session.expire_all()
     return db.session.get(type(obj), obj.id)
+
+
+def make_verified_backup(name: str, verified_at=None, size: int = 1024):
+    """A catalog row for a backup that verified (for checks that judge its age, not the file)."""
+    from portal.models import Backup
+    from portal.models._time import utcnow
+
+    when = verified_at or utcnow()
+    row = Backup(name=name, status="verified", trigger="scheduled", created_at=when, started_at=when,
+                 finished_at=when, verified_at=when, size_bytes=size, table_counts={})
+    db.session.add(row)
+    db.session.commit()
+    return row

@@ -1,8 +1,8 @@
-"""Admin pages: users, categories, SLA definitions, business calendars, failed jobs
-and the system status."""
+"""Admin pages: users, categories, SLA definitions, business calendars, failed jobs,
+the system status and the database backups."""
 
 from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from portal.admin import job_routes, routes, sla_routes, status_routes  # noqa: E402,F401
+from portal.admin import backup_routes, job_routes, routes, sla_routes, status_routes  # noqa: E402,F401

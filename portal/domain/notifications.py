@@ -34,6 +34,7 @@ KINDS: dict[str, NotificationKind] = {
         NotificationKind("sla_breached", "An SLA target is breached", ("agent", "manager"), sla_alert=True),
         NotificationKind("dead_letter", "A background job failed after its last retry", ("admin",)),
         NotificationKind("password_reset", "Password reset link", ALL_ROLES, optional=False),
+        NotificationKind("backup_failed", "A database backup failed or did not verify", ("admin",), optional=False),
     )
 }
 STATUSES = ("pending", "held", "sent", "skipped")

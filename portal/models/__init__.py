@@ -1,6 +1,7 @@
 """ORM models, one module per aggregate; import them all so Alembic sees the full metadata."""
 
 from portal.models.audit import AuditLog
+from portal.models.backup import Backup
 from portal.models.export import Export, TrendDaily
 from portal.models.notification import Notification, NotificationSetting
 from portal.models.outbox import OutboxMessage
@@ -16,7 +17,8 @@ from portal.models.sla import (
 from portal.models.user import ApiToken, User
 
 __all__ = [
-    "ApiToken", "Attachment", "AuditLog", "BusinessCalendarRecord", "Category", "Comment", "Export", "Holiday",
+    "ApiToken", "Attachment", "AuditLog", "Backup", "BusinessCalendarRecord", "Category", "Comment", "Export",
+    "Holiday",
     "Notification", "NotificationSetting", "OutboxMessage",
     "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric", "TrendDaily", "User",
 ]

@@ -6,16 +6,13 @@ connection of its own (connect_timeout, statement_timeout), Redis with socket ti
 with a process timeout; `/health` runs its probes side by side and answers after HEALTH_DEADLINE
 whatever hangs.
 
-Two facts are written here for later readers:
-- the last SLA check (`record_sla_check`, Redis key SLA_CHECK_KEY), read by `last_sla_check()`
-  (also published as a metric);
-- the last verified backup (`record_verified_backup`, a small JSON file VERIFIED_BACKUP_FILE in
-  BACKUP_DIR), which the backup job writes once a backup has been decrypted and read back.
+One fact is written here for later readers: the last SLA check (`record_sla_check`, Redis key
+SLA_CHECK_KEY), read by `last_sla_check()` (also published as a metric). The last verified backup is
+read from the backup catalog (portal/services/backups.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -50,7 +47,6 @@ DOCTOR_DB_TIMEOUT = 5.0  # the operator's checks may wait a little longer
 
 SLA_CHECK_KEY = "portal:sla:last_check_at"
 SLA_CHECK_STALE = timedelta(minutes=15)   # the check runs every 5 minutes
-VERIFIED_BACKUP_FILE = "last-verified-backup.json"
 BACKUP_STALE = timedelta(hours=26)        # a daily backup, with two hours' grace
 BACKUP_LOST = timedelta(days=7)
 QUEUE_BACKLOG_WARN = 100                  # waiting jobs on one queue
@@ -297,26 +293,12 @@ def last_sla_check() -> datetime | None:
         return None
 
 
-def verified_backup_file() -> Path:
-    return Path(current_app.config["BACKUP_DIR"]) / VERIFIED_BACKUP_FILE
-
-
-def record_verified_backup(backup_name: str, at: datetime | None = None) -> None:
-    """For the backup job: a backup was decrypted and read back; doctor and the status page show its age."""
-    path = verified_backup_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps({"verified_at": (at or _now()).isoformat(), "backup": backup_name}))
-    temp.replace(path)  # readers never see half a file
-
-
 def last_verified_backup() -> tuple[datetime, str] | None:
-    """(when, backup file name) of the last verified backup, or None if none is recorded."""
-    try:
-        data = json.loads(verified_backup_file().read_text())
-        return _aware(datetime.fromisoformat(data["verified_at"])), str(data.get("backup") or "")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    """(when, file name) of the newest verified backup in the catalog, or None if there is none."""
+    from portal.services.backups import newest_verified
+
+    found = newest_verified()
+    return (_aware(found.verified_at), found.name or "") if found is not None else None
 
 
 # ---------------------------------------------------------------- /health and /health/ready
@@ -471,7 +453,7 @@ def run_checks() -> list[Check]:
     checks.append(_guarded(_check_backup_dir))
     checks.append(_guarded(_check_pg_dump, database))
     checks.append(_guarded(_check_disk_space))
-    checks.append(_guarded(_check_verified_backup))
+    checks.append(_guarded(_check_verified_backup, database))
     return checks
 
 
@@ -818,12 +800,15 @@ def judge_disk(free: int, total: int) -> str:
     return OK
 
 
-def _check_verified_backup() -> Check:
+def _check_verified_backup(database: DatabaseProbe) -> Check:
+    if not database.reachable:
+        return Check("verified_backup", "Last verified backup", FAIL, "Unknown: the database cannot be reached.",
+                     "Fix the database first.")
     found = last_verified_backup()
     if found is None:
         return Check("verified_backup", "Last verified backup", WARN, "No verified backup yet.",
-                     "Set up the daily backup (scripts/backup_database.sh) and check that it verifies each "
-                     "backup; until then a lost database cannot be restored.")
+                     "Set BACKUP_PASSPHRASE and run one now (flask --app wsgi backup create, or Admin → Backups); "
+                     "the scheduler makes one every night. Until then a lost database cannot be restored.")
     when, name = found
     age = _now() - when
     summary = f"{name or 'A backup'} verified {_ago(when)} ({when:%Y-%m-%d %H:%M} UTC)."

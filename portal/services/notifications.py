@@ -184,6 +184,14 @@ def dead_letter(job_id: str, func: str, queue: str, error: str, correlation_id: 
         return sum(notify("dead_letter", admin, f"job:{job_id}@{failed_at}", payload) for admin in admins)
 
 
+def backup_failed(name: str | None, problem: str, backup_id: int) -> int:
+    """Tell every active admin, once per backup, that it failed or did not verify."""
+    admins = list(db.session.scalars(select(User).where(User.role == "admin", User.active.is_(True))))
+    payload = {"name": name, "problem": problem[-2000:], "url": link("admin.list_backups")}
+    with unit_of_work():
+        return sum(notify("backup_failed", admin, f"backup:{backup_id}", payload) for admin in admins)
+
+
 def password_reset(user: User, reset_url: str, token_id: str, valid_minutes: int) -> None:
     """Send a password-reset link (always sent, whatever the person's choices)."""
     with unit_of_work():
@@ -238,6 +246,7 @@ def headline(kind: str, p: dict[str, Any]) -> str:
         "sla_at_risk": f"At risk: {p.get('target')} target of {ref}",
         "sla_breached": f"Breached: {p.get('target')} target of {ref}",
         "dead_letter": f"Job failed after its last retry: {p.get('func')} ({p.get('queue')})",
+        "backup_failed": f"Backup failed: {p.get('name') or 'the database backup'}",
         "password_reset": "Reset your Service Portal password",
     }[kind]
 

@@ -34,7 +34,8 @@ def test_admin_requeues_a_failed_job_in_the_rq_dashboard(app, page, factories, s
             else None)
 
     sign_in(page, "ada.rq@example.com", TEST_PASSWORD)
-    page.click("nav >> text=RQ dashboard")
+    page.click("nav >> text=Failed jobs")
+    page.click(".page-head >> text=RQ dashboard")
     page.wait_for_url("**/admin/rq/")
     rows = page.locator("#queues tbody tr[data-role=queue]")  # drawn by its scripts from queues.json
     # The two naps, and the admin's mail about the job that failed for good.

@@ -7,13 +7,13 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
 from tests.conftest import TEST_PASSWORD
+from tests.factories import make_verified_backup
 from tests.health.conftest import Processes, backup_dir, cover_every_sla_pair  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.browser
 
 
 def test_admin_reads_system_status_and_sees_it_recover(app, page, factories, shoot, backup_dir):  # noqa: F811
-    from portal.services import health
 
     factories.make_user("admin", email="ada@example.com", name="Ada Admin")
     sign_in(page, "ada@example.com", TEST_PASSWORD)
@@ -38,7 +38,8 @@ def test_admin_reads_system_status_and_sees_it_recover(app, page, factories, sho
         processes.scheduler()
         cover_every_sla_pair(app)
         assert app.test_cli_runner().invoke(args=["sla", "check"]).exit_code == 0
-        health.record_verified_backup("backup_20261202_020000.sql.gz.enc")
+        with app.app_context():
+            make_verified_backup("backup_20261202_020000.sql.gz.enc")
 
         page.evaluate("window.__noReload = true")
         # The page polls every 30 s: wait for the next refresh to bring the news.

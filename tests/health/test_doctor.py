@@ -11,6 +11,7 @@ from rq.registry import FailedJobRegistry
 
 from portal.queueing import get_queue, push, redis_connection
 from portal.services import health
+from tests.factories import make_verified_backup
 from tests.health.conftest import cover_every_sla_pair
 from tests.jobs.test_worker import ROOT, _env, _flask
 
@@ -42,7 +43,7 @@ def test_doctor_all_ok_exits_0(app, processes, backup_dir):
     cover_every_sla_pair(app)
     assert app.test_cli_runner().invoke(args=["sla", "check"]).exit_code == 0
     with app.app_context():
-        health.record_verified_backup("backup_20261202_020000.sql.gz.enc")
+        make_verified_backup("backup_20261202_020000.sql.gz.enc")
 
     code, out = doctor(app)
     assert code == 0, out
@@ -67,7 +68,7 @@ def test_doctor_with_only_warnings_exits_1(app, processes, backup_dir):
     assert code == 1, out
     assert line(out, "Last verified backup").startswith("WARN  ")
     assert "No verified backup yet." in line(out, "Last verified backup")
-    assert "-> Set up the daily backup" in out
+    assert "-> Set BACKUP_PASSPHRASE and run one now" in out
 
 
 def test_doctor_without_workers_and_scheduler_exits_2_and_says_what_to_do(app, backup_dir):
@@ -319,14 +320,14 @@ def test_doctor_verified_backup_age(app, backup_dir):
     assert (check["status"], check["summary"]) == ("warn", "No verified backup yet.")
 
     now = datetime.now(UTC)
-    for age, status in ((timedelta(hours=2), "ok"), (timedelta(hours=30), "warn"), (timedelta(days=8), "fail")):
+    for day, (age, status) in enumerate(((timedelta(days=8), "fail"), (timedelta(hours=30), "warn"),
+                                         (timedelta(hours=2), "ok")), start=1):
+        name = f"backup_2026110{day}_020000.sql.gz.enc"
         with app.app_context():
-            health.record_verified_backup("backup_x.sql.gz.enc", now - age)
+            make_verified_backup(name, now - age)  # each newer than the last: the newest one is judged
         check = checks_by_name(app)["verified_backup"]
         assert check["status"] == status, (age, check)
-        assert check["summary"].startswith("backup_x.sql.gz.enc verified")
-    # where a later backup job writes it
-    assert json.loads((backup_dir / health.VERIFIED_BACKUP_FILE).read_text())["backup"] == "backup_x.sql.gz.enc"
+        assert check["summary"].startswith(f"{name} verified")
 
 
 def test_doctor_pg_dump(app, backup_dir, tmp_path):

@@ -12,6 +12,7 @@ from portal.models._time import utcnow
 from portal.queueing import push
 from portal.services import health, sla
 from portal.services import requests as svc
+from tests.factories import make_verified_backup
 from tests.jobs.test_worker import ROOT, _env, _flask
 from tests.services.sla_helpers import make_definition
 
@@ -208,8 +209,10 @@ def test_workers_scheduler_sla_check_and_backup_freshness(app, ctx, scrape):
     assert 20 * 60 <= stale.value("sla_check_age_seconds") < 21 * 60
 
     verified = utcnow() - timedelta(hours=30)
-    health.record_verified_backup("backup_x.sql.gz.enc", verified)
-    assert abs(scrape().value("backup_last_verified_timestamp_seconds") - verified.timestamp()) < 1
+    make_verified_backup("backup_20261201_020000.sql.gz.enc", verified, size=4321)
+    figures = scrape()
+    assert abs(figures.value("backup_last_success_timestamp_seconds") - verified.timestamp()) < 1
+    assert figures.value("backup_size_bytes") == 4321
 
 
 def test_pool_and_process_figures(client, app, scrape):

@@ -132,6 +132,12 @@ ROUTES = [
     Route("POST", "/admin/jobs/requeue-all", "/admin/jobs/requeue-all", ADMIN, form={"queue": "email"}),
     Route("POST", "/admin/jobs/discard-all", "/admin/jobs/discard-all", ADMIN, form={"queue": "email"}),
     Route("GET", "/admin/status", "/admin/status", ADMIN),
+    # Backups; {backup} is a file (and its .hmac) in a BACKUP_DIR of the test's own, no passphrase set
+    Route("GET", "/admin/backups", "/admin/backups", ADMIN),
+    Route("POST", "/admin/backups", "/admin/backups", ADMIN, form={}),
+    Route("POST", "/admin/backups/<name>/verify", "/admin/backups/{backup}/verify", ADMIN, form={}),
+    Route("GET", "/admin/backups/<name>/download", "/admin/backups/{backup}/download", ADMIN),
+    Route("GET", "/admin/backups/<name>/download/hmac", "/admin/backups/{backup}/download/hmac", ADMIN),
     # Health endpoints for monitors and orchestrators (tests/health/ covers their answers)
     Route("GET", "/health", "/health", PUBLIC),
     Route("GET", "/health/live", "/health/live", PUBLIC),
@@ -202,7 +208,19 @@ OTHER_NAME = "Other Person Sierra"
 
 
 @pytest.fixture()
-def world(make):
+def backup_file(app, tmp_path):
+    """A backup file and its .hmac in a BACKUP_DIR of the test's own; returns its name."""
+    name = "backup_20261201_020000.sql.gz.enc"
+    (tmp_path / name).write_bytes(b"Salted__walking by")
+    (tmp_path / f"{name}.hmac").write_text("file: walking by\n")
+    previous = app.config["BACKUP_DIR"]
+    app.config["BACKUP_DIR"] = str(tmp_path)
+    yield name
+    app.config["BACKUP_DIR"] = previous
+
+
+@pytest.fixture()
+def world(make, backup_file):
     """Users of every role, a request of the signed-in requester and one of another requester,
     an SLA for those requests, a calendar with a holiday and an exemption on the own request."""
     people = {role: make.user(role) for role in ROLES}
@@ -216,7 +234,7 @@ def world(make):
                         uploads=[("internal.txt", INTERNAL_FILE)])
     exemption = make.exemption(people["manager"], own.id)
     return SimpleNamespace(people=people, other=other, target=target, own=own, theirs=theirs, note=note, sla=sla,
-                           exemption=exemption, job=_failed_job(make.app),
+                           exemption=exemption, job=_failed_job(make.app), backup=backup_file,
                            export=_finished_export(make.app, people["manager"].id))
 
 
@@ -260,7 +278,7 @@ def _url(route: Route, world) -> str:
     return route.url.format(own=world.own.id, own_att=world.own.attachment_ids[0], target=world.target.id,
                             definition=world.sla.definition_id, calendar=world.sla.calendar_id,
                             holiday=world.sla.holiday_id, exemption=world.exemption, job=world.job,
-                            export=world.export)
+                            export=world.export, backup=world.backup)
 
 
 def _api_token(client, user) -> str:
