@@ -68,6 +68,10 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.cli import register_cli
 
     register_cli(app)
+    from portal.proxy import TrustedProxies, parse_networks
+
+    if networks := parse_networks(app.config.get("TRUSTED_PROXIES") or ""):
+        app.wsgi_app = TrustedProxies(app.wsgi_app, networks)  # outermost: every layer sees the client
     return app
 
 

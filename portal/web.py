@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask, g, jsonify, redirect, render_template, request, url_for
+from flask.json.provider import DefaultJSONProvider
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
 from portal.domain import workflow
 from portal.extensions import login_manager
@@ -28,6 +29,12 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+HSTS = "max-age=31536000; includeSubDomains"
+# Browser features the portal never uses, off for it and anything it might embed.
+PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
+    "accelerometer", "autoplay", "camera", "display-capture", "geolocation", "gyroscope", "magnetometer",
+    "microphone", "midi", "payment", "usb", "serial", "xr-spatial-tracking"))
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 ERROR_TITLES = {
     400: "That request could not be understood",
@@ -37,6 +44,7 @@ ERROR_TITLES = {
     405: "That action is not allowed here",
     409: "That change clashes with the current state",
     413: "That upload is too large",
+    415: "That kind of request body is not accepted here",
     422: "Some values are not valid",
     429: "Too many attempts",
     500: "Something went wrong on our side",
@@ -58,6 +66,21 @@ def json_error(status: int, code: str, message: str, fields: dict | None = None,
     return jsonify(body), status
 
 
+class PortalJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deeply for the parser is invalid JSON.
+
+    The decoder recurses per level: `[[[[...` 100,000 deep raised RecursionError, which
+    get_json() does not treat as bad JSON (a 500 before any view code ran). As a ValueError it is:
+    get_json(silent=True) gives None (the API's 400 invalid_json) and get_json() a 400.
+    """
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
+
+
 def _error_page(status: int, message: str | None = None):
     title = ERROR_TITLES.get(status, "Error")
     return render_template("errors/error.html", status=status, title=title, message=message), status
@@ -76,6 +99,7 @@ def category_name(code: str) -> str:
 
 def init_web(app: Flask) -> None:
     """Register blueprints, handlers and template helpers on `app`."""
+    app.json = PortalJSONProvider(app)
     from portal.account import bp as account_bp
     from portal.admin import bp as admin_bp
     from portal.api import bp as api_bp
@@ -84,7 +108,7 @@ def init_web(app: Flask) -> None:
     from portal.dashboard import bp as dashboard_bp
     from portal.exports import bp as exports_bp
     from portal.requests import bp as requests_bp
-    from portal.services.users import load_session_user
+    from portal.services import sessions
     from portal.sla import bp as sla_bp
 
     app.register_blueprint(auth_bp)
@@ -106,7 +130,7 @@ def init_web(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
-    login_manager.user_loader(load_session_user)
+    login_manager.user_loader(sessions.load)
 
     @login_manager.unauthorized_handler
     def _unauthorized():
@@ -125,6 +149,13 @@ def init_web(app: Flask) -> None:
             response.headers["HX-Redirect"] = target
             return response
         return redirect(target)
+
+    @app.before_request
+    def _pages_take_forms_not_json():
+        # Flask-WTF reads a JSON body as form data: pages would parse (and choke on) any JSON a
+        # client sends. Pages take forms; JSON belongs to /api/.
+        if request.method in BODY_METHODS and request.is_json and not wants_json():
+            raise UnsupportedMediaType("Pages take form posts; send JSON to the API under /api/v1.")
 
     @app.get("/")
     def index():
@@ -157,7 +188,10 @@ def init_web(app: Flask) -> None:
             code = (exc.name or "error").lower().replace(" ", "_")
             if status == 429:
                 response = json_error(429, code, "Too many attempts in a short time. Wait a few minutes and try again.")
-                response[0].headers.extend(exc.get_headers() if hasattr(exc, "get_headers") else [])
+                # The exception's headers start with its own HTML Content-Type: keep only the others
+                # (Retry-After, when set); the limiter adds its X-RateLimit-* and Retry-After after.
+                response[0].headers.extend((name, value) for name, value in exc.get_headers()
+                                           if name.lower() != "content-type")
                 return response
             return json_error(status, code, exc.description or exc.name)
         if status == 413:
@@ -198,13 +232,22 @@ def init_web(app: Flask) -> None:
 
     @app.after_request
     def _security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.path.startswith("/api/") or (
-                current_user.is_authenticated and not request.path.startswith("/static/")):
-            response.headers.setdefault("Cache-Control", "no-store")  # private data, tokens
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        # request.is_secure follows X-Forwarded-Proto from TRUSTED_PROXIES (portal/proxy.py);
+        # production is served over TLS whatever the last hop was.
+        if request.is_secure or app.config.get("APP_ENV") == "production":
+            headers.setdefault("Strict-Transport-Security", HSTS)
+        if not request.path.startswith(app.static_url_path + "/"):
+            # Everything but the static files: pages carry CSRF tokens, personal data or tokens,
+            # the sign-in page included. Downloads that chose "no-cache" get no-store added.
+            response.cache_control.no_store = True
         return response
 
     app.jinja_env.globals.update(

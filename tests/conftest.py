@@ -78,6 +78,11 @@ def app(service_urls, tmp_path_factory):
         from flask_migrate import upgrade
 
         upgrade()
+    from portal.extensions import limiter
+
+    # Flask-Limiter keeps its storage on the one `limiter` object, not per app: a test that builds a
+    # second portal re-points it. `_clean_state` puts this back after every test.
+    app.extensions["session_limiter_state"] = dict(vars(limiter))
     return app
 
 
@@ -88,6 +93,10 @@ def _clean_state(request):
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
+    from portal.extensions import limiter
+
+    vars(limiter).clear()
+    vars(limiter).update(app.extensions["session_limiter_state"])
     with app.app_context():
         from portal.extensions import db
         from portal.queueing import redis_connection

@@ -156,3 +156,34 @@ def test_log_settings_default_to_files_under_the_instance_and_can_be_stdout_only
     assert load_config({"SENTRY_TRACES_SAMPLE_RATE": "0"})["SENTRY_TRACES_SAMPLE_RATE"] == 0
     with pytest.raises(ConfigError, match="SENTRY_TRACES_SAMPLE_RATE must be from 0 to 1"):
         load_config({"SENTRY_TRACES_SAMPLE_RATE": "2"})
+
+
+def test_development_makes_its_own_random_secret_key_once(tmp_path):
+    """No published fallback key: a forged session cookie needs the key in this instance directory."""
+    import stat
+    from concurrent.futures import ThreadPoolExecutor
+
+    from portal.config import TEST_SECRET, instance_secret
+
+    first = load_config({"INSTANCE_DIR": str(tmp_path / "a")})["SECRET_KEY"]
+    path = tmp_path / "a" / "secret_key"
+    assert path.read_text().strip() == first and len(first) == 64
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_config({"INSTANCE_DIR": str(tmp_path / "a")})["SECRET_KEY"] == first  # the next start reads it
+    assert load_config({"INSTANCE_DIR": str(tmp_path / "b")})["SECRET_KEY"] != first  # each instance its own
+    assert load_config({"APP_ENV": "test", "INSTANCE_DIR": str(tmp_path / "c")})["SECRET_KEY"] == TEST_SECRET
+    assert not (tmp_path / "c").exists()
+
+    with ThreadPoolExecutor(8) as pool:  # web workers starting together agree on one key
+        keys = set(pool.map(lambda _: instance_secret(tmp_path / "d"), range(8)))
+    assert len(keys) == 1 and [p.name for p in (tmp_path / "d").iterdir()] == ["secret_key"]
+
+
+def test_cookies_are_secure_when_the_portal_serves_tls_itself():
+    plain = load_config({"APP_ENV": "test"})
+    assert plain["SESSION_COOKIE_SECURE"] is False
+    tls = load_config({"APP_ENV": "test", "SSL_CERT_FILE": "/etc/portal/cert.pem",
+                       "SSL_KEY_FILE": "/etc/portal/key.pem"})
+    assert tls["SESSION_COOKIE_SECURE"] is True and tls["REMEMBER_COOKIE_SECURE"] is True
+    # OpenSSL's own SSL_CERT_FILE (a CA bundle) alone is not TLS being served.
+    assert load_config({"APP_ENV": "test", "SSL_CERT_FILE": "/etc/ssl/certs/ca.crt"})["SESSION_COOKIE_SECURE"] is False

@@ -6,7 +6,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     EmailField,
     IntegerField,
     PasswordField,
@@ -19,6 +18,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.domain.workflow import PRIORITIES, PRIORITY_LABELS, ROLE_LABELS, ROLES, STATUS_LABELS
+from portal.forms import FiniteDecimalField
+from portal.services.users import PASSWORD_MIN
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -32,7 +33,8 @@ class NewUserForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="requester")
     password = PasswordField("Initial password", validators=[DataRequired(), Length(max=256)],
-                             description="At least 10 characters; share it with the person privately.")
+                             description=f"At least {PASSWORD_MIN} characters, not a common one; share it with "
+                                         "the person privately.")
 
 
 class RoleForm(FlaskForm):
@@ -53,10 +55,10 @@ class DefinitionForm(FlaskForm):
 
     category = SelectField("Category")
     priority = SelectField("Priority", choices=[(p, PRIORITY_LABELS[p]) for p in reversed(PRIORITIES)])
-    response_time_hours = DecimalField("Respond within (hours)", places=2,
-                                       validators=[InputRequired(), NumberRange(min=0.01, max=8760)])
-    resolution_time_hours = DecimalField("Resolve within (hours)", places=2,
-                                         validators=[InputRequired(), NumberRange(min=0.01, max=8760)])
+    response_time_hours = FiniteDecimalField("Respond within (hours)", places=2,
+                                             validators=[InputRequired(), NumberRange(min=0.01, max=8760)])
+    resolution_time_hours = FiniteDecimalField("Resolve within (hours)", places=2,
+                                               validators=[InputRequired(), NumberRange(min=0.01, max=8760)])
     calendar_id = SelectField("Counts", validate_choice=False,  # the service checks the calendar exists
                               description="Business hours of a calendar, or around the clock.")
     pause_statuses = MultiCheckboxField(

@@ -8,7 +8,7 @@ from flask_login import current_user
 from portal.admin import bp
 from portal.admin.forms import WEEKDAY_NAMES, CalendarForm, DefinitionForm, HolidayForm
 from portal.formatting import format_hours
-from portal.forms import EmptyForm
+from portal.forms import EmptyForm, place_errors
 from portal.htmx import form_done, form_refused, is_htmx, redirect_to
 from portal.policy import permission_required
 from portal.services import requests as svc
@@ -27,18 +27,6 @@ def _definition_form(definition=None, formdata=True, prefix: str = "") -> Defini
     form.calendar_id.choices = [("", "24x7 (every hour counts)")] + [
         (str(c.id), f"Business hours: {c.name}") for c in sla_admin.list_calendars()]
     return form
-
-
-def _place_errors(form, exc: ServiceError) -> None:
-    for name, message in exc.fields.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = [*field.errors, message]
-        else:
-            form.form_errors.append(message)
-    if not exc.fields or isinstance(exc, Conflict):
-        # A conflict may name a field the form does not show (the edit row has no category/priority).
-        form.form_errors.append(exc.message)
 
 
 DEFINITIONS = "admin/_sla.html"
@@ -95,7 +83,7 @@ def sla_definitions():
     try:
         definition = sla_admin.create_definition(current_user, _definition_values(form, include_pair=True))
     except (ValidationFailed, Conflict) as exc:
-        _place_errors(form, exc)
+        place_errors(form, exc)
         return _definitions_page(form, status=exc.status)
     message = (f"Added {definition.category} / {definition.priority}: respond in "
                f"{format_hours(float(definition.response_time_hours))}, "
@@ -119,7 +107,7 @@ def edit_sla_definition(definition_id: int):
         _, note = sla_admin.update_definition(current_user, definition.id, _definition_values(form, False),
                                               apply_to_open=bool(form.apply_to_open.data))
     except (ValidationFailed, Conflict) as exc:
-        _place_errors(form, exc)
+        place_errors(form, exc)
         return _definitions_page(edit_id=definition.id, edit_form=form, status=exc.status)
     return _definitions_done(
         "Definition saved." + (f" {note}" if note else " Open requests keep the targets they started with."))
@@ -170,7 +158,7 @@ def calendars():
     try:
         cal = sla_admin.create_calendar(current_user, _calendar_values(form))
     except ValidationFailed as exc:
-        _place_errors(form, exc)
+        place_errors(form, exc)
         return _calendars_page(form, status=exc.status)
     if not is_htmx():
         flash(f"Calendar {cal.name} added.", "success")  # plain posts go on to the new calendar
@@ -210,7 +198,7 @@ def edit_calendar(calendar_id: int):
         _, note = sla_admin.update_calendar(current_user, cal.id, _calendar_values(form),
                                             apply_to_open=bool(form.apply_to_open.data))
     except ValidationFailed as exc:
-        _place_errors(form, exc)
+        place_errors(form, exc)
         return _calendar_page(cal, form=form, status=exc.status)
     return _calendar_saved(cal, "Calendar saved." + (f" {note}" if note else ""))
 
@@ -227,7 +215,7 @@ def add_holiday(calendar_id: int):
         holiday, note = sla_admin.add_holiday(current_user, cal.id, form.day.data, form.name.data,
                                               apply_to_open=bool(form.apply_to_open.data))
     except ValidationFailed as exc:
-        _place_errors(form, exc)
+        place_errors(form, exc)
         return _calendar_page(cal, holiday_form=form, status=exc.status)
     return _calendar_saved(cal, f"{holiday.name} ({holiday.day.isoformat()}) added." + (f" {note}" if note else ""))
 

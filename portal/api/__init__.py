@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from portal.api import routes, sla_routes  # noqa: E402,F401
+from portal.api import routes, sla_routes, token_routes  # noqa: E402,F401

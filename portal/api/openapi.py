@@ -42,12 +42,19 @@ LIST_PARAMS = [
 ]
 
 USER_REF = {
-    "type": "object", "nullable": True,
-    "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"}},
+    "type": "object", "nullable": True, "required": ["id", "name"],
+    "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                   "email": {"type": "string", "description": "Only to staff callers, and to you about yourself"}},
 }
 TIME = {"type": "string", "format": "date-time", "nullable": True}
 
 SCHEMAS = {
+    "ApiToken": {
+        "type": "object", "required": ["id", "user_id", "created_at", "expires_at", "last_used_at", "current"],
+        "properties": {"id": {"type": "integer"}, "user_id": {"type": "integer"}, "created_at": TIME,
+                       "expires_at": TIME, "last_used_at": TIME,
+                       "current": {"type": "boolean", "description": "The token this request carries"}},
+    },
     "Error": {
         "type": "object", "required": ["error"],
         "properties": {"error": {
@@ -116,8 +123,8 @@ SCHEMAS = {
         "required": ["category", "priority", "response_time_hours", "resolution_time_hours"],
         "properties": {
             "category": {"type": "string"}, "priority": {"type": "string", "enum": list(PRIORITIES)},
-            "response_time_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 8760},
-            "resolution_time_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 8760,
+            "response_time_hours": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 8760},
+            "resolution_time_hours": {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 8760,
                                       "description": "Not shorter than the response time."},
             "is_active": {"type": "boolean"}, "calendar_id": {"type": "integer", "nullable": True,
                                                               "description": "Business calendar; null counts 24x7."},
@@ -185,7 +192,28 @@ PATHS = {
             "responses": {"201": {"description": "A token", **_json({
                 "type": "object", "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},
                                                   "expires_at": {"type": "string", "format": "date-time"}}})},
-                          **_errors(400, 401, 422, 429)},
+                          **_errors(400, 401, 403, 409, 422, 429)},
+        },
+        "delete": {
+            "summary": "Revoke the token this request carries (sign out of the API)",
+            "responses": {"204": {"description": "Revoked"}, **_errors(401)},
+        },
+    },
+    "/api/v1/auth/tokens": {
+        "get": {
+            "summary": "Your live tokens with their last use (admins: anyone's, with user_id)",
+            "parameters": [{"name": "user_id", "in": "query", "schema": {"type": "integer"},
+                            "description": "Admins only: list this person's tokens."}],
+            "responses": {"200": {"description": "Newest first", **_json({
+                "type": "object", "properties": {"items": {"type": "array", "items": _ref("ApiToken")}}})},
+                          **_errors(401, 403, 422)},
+        },
+    },
+    "/api/v1/auth/tokens/{token_id}": {
+        "delete": {
+            "summary": "Revoke one of your tokens (admins: anyone's); it stops working at once",
+            "parameters": [{"name": "token_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"204": {"description": "Revoked"}, **_errors(401, 404)},
         },
     },
     "/api/v1/service-requests": {

@@ -9,9 +9,10 @@ from portal.api.auth import token_required
 from portal.api.openapi import openapi_document
 from portal.api.schemas import comment_json, iso, parse_body, request_json
 from portal.extensions import csrf, limiter
+from portal.metrics import count_auth_failure
 from portal.paging import as_id
+from portal.services import brute_force, users
 from portal.services import requests as svc
-from portal.services import users
 from portal.services.errors import ValidationFailed
 from portal.web import json_error
 
@@ -25,14 +26,23 @@ COMMENT_FIELDS = {"body": (str, False), "internal": (bool, False)}
 
 
 @bp.post("/auth/token")
+@limiter.limit(lambda: current_app.config["TOKEN_MINT_RATE_LIMIT"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"],
                deduct_when=lambda response: response.status_code == 401)
 def create_token():
     """Exchange email and password for a bearer token."""
     body = parse_body({"email": (str, False), "password": (str, False)}, required=("email", "password"))
+    refused = brute_force.refusal(request.remote_addr, body["email"])
+    if refused:
+        count_auth_failure("password", "locked")
+        response, status = json_error(429, refused.reason, refused.message)
+        response.headers["Retry-After"] = str(refused.seconds)
+        return response, status
     user = users.authenticate(body["email"], body["password"])
     if user is None:
+        brute_force.record_failure(request.remote_addr, body["email"])
         return json_error(401, "invalid_credentials", "That email and password do not match an active account.")
+    brute_force.record_success(body["email"])
     raw, token = users.issue_token(user)
     return jsonify({"token": raw, "token_type": "Bearer", "expires_at": iso(token.expires_at)}), 201
 
@@ -44,7 +54,7 @@ def list_service_requests():
     filters = svc.parse_filters(request.args, default_per_page=25, strict=True)
     page = svc.list_requests(g.api_user, filters)
     return jsonify({
-        "items": [request_json(r) for r in page.items],
+        "items": [request_json(r, g.api_user) for r in page.items],
         "page": page.page, "per_page": page.per_page, "total": page.total, "pages": page.pages,
     })
 
@@ -56,7 +66,7 @@ def create_service_request():
     body = parse_body(REQUEST_FIELDS, required=("title", "description", "category"))
     req = svc.create_request(g.api_user, body["title"], body["description"], body["category"],
                              body.get("priority", "medium"))
-    response = with_etag(jsonify(request_json(req)), req)
+    response = with_etag(jsonify(request_json(req, g.api_user)), req)
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_service_request", request_id=req.id)
     return response
@@ -68,7 +78,8 @@ def get_service_request(request_id: int):
     """One request with the comments the caller may see."""
     req = svc.get_request(g.api_user, request_id)
     comments = svc.visible_comments(g.api_user, req)
-    return with_etag(jsonify({**request_json(req), "comments": [comment_json(c) for c in comments]}), req)
+    return with_etag(jsonify({**request_json(req, g.api_user),
+                              "comments": [comment_json(c, g.api_user) for c in comments]}), req)
 
 
 @bp.patch("/service-requests/<int:request_id>")
@@ -84,7 +95,7 @@ def update_service_request(request_id: int):
     if not body:
         return json_error(422, "validation_error", "Send at least one field to change.")
     req = svc.update_request(g.api_user, request_id, body, expected)
-    return with_etag(jsonify(request_json(req)), req)
+    return with_etag(jsonify(request_json(req, g.api_user)), req)
 
 
 @bp.post("/service-requests/<int:request_id>/comments")
@@ -93,7 +104,7 @@ def add_service_request_comment(request_id: int):
     """Reply on a request (staff may add internal notes)."""
     body = parse_body(COMMENT_FIELDS, required=("body",))
     comment = svc.add_comment(g.api_user, request_id, body["body"], body.get("internal", False))
-    return jsonify(comment_json(comment)), 201
+    return jsonify(comment_json(comment, g.api_user)), 201
 
 
 @bp.get("/openapi.json")

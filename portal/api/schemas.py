@@ -7,6 +7,7 @@ from typing import Any
 from flask import request
 
 from portal.models import Comment, ServiceRequest, User
+from portal.policy import can
 from portal.services.errors import ServiceError, ValidationFailed
 from portal.services.sla import as_float
 from portal.services.text import unstorable_reason
@@ -62,14 +63,18 @@ def iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def user_ref(user: User | None) -> dict | None:
+def user_ref(user: User | None, viewer) -> dict | None:
+    """A person as `viewer` may see them: staff see email addresses; requesters see names (and their own)."""
     if user is None:
         return None
-    return {"id": user.id, "name": user.name, "email": user.email}
+    ref = {"id": user.id, "name": user.name}
+    if can(viewer, "people.see_email") or user.id == getattr(viewer, "id", None):
+        ref["email"] = user.email
+    return ref
 
 
-def request_json(req: ServiceRequest) -> dict[str, Any]:
-    """A service request as the API shows it."""
+def request_json(req: ServiceRequest, viewer) -> dict[str, Any]:
+    """A service request as the API shows it to `viewer`."""
     return {
         "id": req.id,
         "title": req.title,
@@ -77,8 +82,8 @@ def request_json(req: ServiceRequest) -> dict[str, Any]:
         "category": req.category,
         "priority": req.priority,
         "status": req.status,
-        "requester": user_ref(req.requester),
-        "assignee": user_ref(req.assignee),
+        "requester": user_ref(req.requester, viewer),
+        "assignee": user_ref(req.assignee, viewer),
         "created_at": iso(req.created_at),
         "updated_at": iso(req.updated_at),
         "first_response_at": iso(req.first_response_at),
@@ -88,11 +93,11 @@ def request_json(req: ServiceRequest) -> dict[str, Any]:
     }
 
 
-def comment_json(comment: Comment) -> dict[str, Any]:
-    """A comment as the API shows it."""
+def comment_json(comment: Comment, viewer) -> dict[str, Any]:
+    """A comment as the API shows it to `viewer`."""
     return {
         "id": comment.id,
-        "author": user_ref(comment.author),
+        "author": user_ref(comment.author, viewer),
         "body": comment.body,
         "internal": comment.internal,
         "created_at": iso(comment.created_at),
@@ -138,11 +143,11 @@ def metric_json(m) -> dict[str, Any]:
     }
 
 
-def exemption_json(x, now) -> dict[str, Any]:
-    """An SLA exemption as the API shows it."""
+def exemption_json(x, now, viewer) -> dict[str, Any]:
+    """An SLA exemption as the API shows it to `viewer`."""
     return {
         "id": x.id, "exemption_type": x.exemption_type, "reason": x.reason,
         "duration_hours": float(x.duration_hours) if x.duration_hours is not None else None,
-        "granted_by": user_ref(x.granted_by), "granted_at": iso(x.granted_at), "expires_at": iso(x.expires_at),
-        "revoked_at": iso(x.revoked_at), "revoked_by": user_ref(x.revoked_by), "active": x.is_active(now),
+        "granted_by": user_ref(x.granted_by, viewer), "granted_at": iso(x.granted_at), "expires_at": iso(x.expires_at),
+        "revoked_at": iso(x.revoked_at), "revoked_by": user_ref(x.revoked_by, viewer), "active": x.is_active(now),
     }

@@ -77,7 +77,7 @@ def list_sla_exemptions(request_id: int):
     require(g.api_user, "sla.read")
     svc.get_request(g.api_user, request_id)
     now = utcnow()
-    items = [exemption_json(x, now) for x in sla.list_exemptions(request_id)]
+    items = [exemption_json(x, now, g.api_user) for x in sla.list_exemptions(request_id)]
     return jsonify({"exemptions": items, "active": [x for x in items if x["active"]]})
 
 
@@ -90,7 +90,7 @@ def grant_sla_exemption(request_id: int):
     body = parse_body(EXEMPTION_FIELDS, required=("exemption_type", "reason"))
     exemption = sla.grant_exemption(g.api_user, request_id, body["reason"], body["exemption_type"],
                                     body.get("duration_hours"))
-    return jsonify(exemption_json(exemption, utcnow())), 201
+    return jsonify(exemption_json(exemption, utcnow(), g.api_user)), 201
 
 
 @bp.post("/service-requests/<int:request_id>/sla-exemptions/<int:exemption_id>/revoke")
@@ -100,7 +100,7 @@ def revoke_sla_exemption(request_id: int, exemption_id: int):
     require(g.api_user, "sla.exempt")
     svc.get_request(g.api_user, request_id)
     exemption = sla.revoke_exemption(g.api_user, request_id, exemption_id)
-    return jsonify(exemption_json(exemption, utcnow()))
+    return jsonify(exemption_json(exemption, utcnow(), g.api_user))
 
 
 @bp.get("/analytics/sla-statistics")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from portal.auth import bp
-from portal.auth.forms import LoginForm
-from portal.extensions import limiter
-from portal.forms import EmptyForm
-from portal.services import users
+from portal.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
+from portal.extensions import db, limiter
+from portal.forms import EmptyForm, place_errors
+from portal.metrics import count_auth_failure
+from portal.services import accounts, brute_force, sessions, users
+from portal.services.errors import ValidationFailed
 
 
 def safe_next(target: str | None) -> str | None:
@@ -39,19 +41,43 @@ def login():
         return redirect(next_url or url_for("requests.list_requests"))
     form = LoginForm()
     status = 200
+    retry_after = None
     if form.validate_on_submit():
-        user = users.authenticate(form.email.data, form.password.data)
-        if user is not None:
-            # A fresh session at sign-in: nothing from before survives (session fixation).
+        refused = brute_force.refusal(request.remote_addr, form.email.data)
+        unverified = None
+        try:
+            user = None if refused else users.authenticate(form.email.data, form.password.data)
+        except users.EmailNotVerified as exc:
+            user, unverified = None, exc
+        if unverified is not None:
+            sent = accounts.resend_verification(unverified.user)
+            form.email.errors.append("Confirm your email address first: follow the link we mailed you"
+                                     + (" (we just sent a new one)." if sent else "."))
+            status = 403
+        elif refused:
+            count_auth_failure("password", "locked")
+            form.password.errors.append(refused.message)
+            status, retry_after = 429, refused.seconds
+        elif user is not None:
+            brute_force.record_success(form.email.data)
+            # A fresh session at sign-in: nothing from before survives (session fixation), and a new
+            # server-side session that sign-out (or a reset, a lockout) can end.
             session.clear()
+            user.session_key = sessions.start(user, remember=form.remember.data)
+            db.session.commit()
             login_user(user, remember=form.remember.data)
             return redirect(next_url or url_for("requests.list_requests"), code=303)
-        g.login_failed = True
-        form.password.errors.append("That email and password do not match an active account.")
-        status = 401
+        else:
+            g.login_failed = True
+            brute_force.record_failure(request.remote_addr, form.email.data)
+            form.password.errors.append("That email and password do not match an active account.")
+            status = 401
     elif request.method == "POST":
         status = 422
-    return render_template("auth/login.html", form=form, next_url=next_url), status
+    response = make_response(render_template("auth/login.html", form=form, next_url=next_url), status)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -59,8 +85,9 @@ def logout():
     """POST signs out; GET asks first, so a link elsewhere cannot sign anyone out."""
     form = EmptyForm()
     if request.method == "POST" and form.validate_on_submit():
-        # Clear first: logout_user() then notes in the fresh session that the
-        # "keep me signed in" cookie must be deleted too.
+        # End it on the server (a copy of the cookie stops working), then clear: logout_user()
+        # notes in the fresh session that the "keep me signed in" cookie must be deleted too.
+        sessions.end(session.get("_user_id"))
         session.clear()
         logout_user()
         flash("You have signed out.", "info")
@@ -68,3 +95,68 @@ def logout():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
     return render_template("auth/logout.html", form=form)
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["REGISTER_RATE_LIMIT"], methods=["POST"])
+def register():
+    """A requester makes their own account; it signs in once the mailed link confirms the address."""
+    if current_user.is_authenticated:
+        return redirect(url_for("requests.list_requests"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            accounts.register(form.name.data, form.email.data, form.password.data)
+        except ValidationFailed as exc:
+            place_errors(form, exc)
+            return render_template("auth/register.html", form=form), 422
+        # The same answer whether the address was free or taken (its owner gets a mail instead).
+        return render_template("auth/check_inbox.html", email=form.email.data.strip(), purpose="register")
+    return render_template("auth/register.html", form=form), 422 if request.method == "POST" else 200
+
+
+@bp.get("/verify-email/<token>")
+def verify_email(token: str):
+    """Follow the confirmation link: the account can sign in from now on."""
+    try:
+        accounts.verify_email(token)
+    except accounts.InvalidLink as exc:
+        return render_template("auth/link_problem.html", message=exc.message), 400
+    flash("Your email address is confirmed. Sign in to continue.", "success")
+    return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/password-reset", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RESET_RATE_LIMIT"], methods=["POST"])
+def request_password_reset():
+    """Ask for a reset link; the answer is the same whether or not the address has an account."""
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(form.email.data)
+        return render_template("auth/check_inbox.html", email=form.email.data.strip(), purpose="reset")
+    return render_template("auth/reset_request.html", form=form), 422 if request.method == "POST" else 200
+
+
+@bp.route("/password-reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """Choose a new password from a mailed link (valid an hour, once)."""
+    try:
+        user = accounts.user_for_reset(token)
+    except accounts.InvalidLink as exc:
+        return render_template("auth/link_problem.html", message=exc.message, reset=True), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(token, form.password.data)
+        except accounts.InvalidLink as exc:
+            return render_template("auth/link_problem.html", message=exc.message, reset=True), 400
+        except ValidationFailed as exc:
+            place_errors(form, exc)
+        else:
+            session.clear()
+            logout_user()
+            flash("Your password is changed and every other sign-in has ended. Sign in with the new one.",
+                  "success")
+            return redirect(url_for("auth.login"), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/reset_password.html", form=form, email=user.email), status

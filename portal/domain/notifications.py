@@ -35,6 +35,11 @@ KINDS: dict[str, NotificationKind] = {
         NotificationKind("dead_letter", "A background job failed after its last retry", ("admin",)),
         NotificationKind("password_reset", "Password reset link", ALL_ROLES, optional=False),
         NotificationKind("backup_failed", "A database backup failed or did not verify", ("admin",), optional=False),
+        NotificationKind("security_alert", "Suspicious activity: sign-ins blocked for a network", ("admin",),
+                         optional=False),
+        NotificationKind("account_locked", "My account was locked after failed sign-ins", ALL_ROLES, optional=False),
+        NotificationKind("verify_email", "Confirm my email address", ALL_ROLES, optional=False),
+        NotificationKind("account_exists", "Someone tried to register with my address", ALL_ROLES, optional=False),
     )
 }
 STATUSES = ("pending", "held", "sent", "skipped")

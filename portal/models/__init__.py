@@ -15,10 +15,11 @@ from portal.models.sla import (
     SlaMetric,
 )
 from portal.models.user import ApiToken, User
+from portal.models.user_session import UserSession
 
 __all__ = [
     "ApiToken", "Attachment", "AuditLog", "Backup", "BusinessCalendarRecord", "Category", "Comment", "Export",
     "Holiday",
     "Notification", "NotificationSetting", "OutboxMessage",
-    "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric", "TrendDaily", "User",
+    "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric", "TrendDaily", "User", "UserSession",
 ]

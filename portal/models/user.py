@@ -27,14 +27,15 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     role: Mapped[str] = mapped_column(String(20), nullable=False, default="requester")
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    # Bumped on password change or deactivation so existing sessions stop working.
-    session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None until a self-registered person follows the link mailed to them; admins' accounts start confirmed.
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def get_id(self) -> str:
-        """Flask-Login session id: includes the version so a bump signs the user out everywhere."""
-        return f"{self.id}:{self.session_version}"
+        """Flask-Login's session id: `<id>:<token>` of the server-side session `sessions.start` made at
+        sign-in (kept as `session_key`); without one nothing can sign in (the loader refuses "<id>:")."""
+        return self.__dict__.get("session_key") or f"{self.id}:"
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

@@ -192,6 +192,38 @@ def backup_failed(name: str | None, problem: str, backup_id: int) -> int:
         return sum(notify("backup_failed", admin, f"backup:{backup_id}", payload) for admin in admins)
 
 
+def security_alert(event: str, payload: dict[str, Any]) -> int:
+    """Tell every active admin about suspicious activity (a blocked network), once per event and minute."""
+    admins = list(db.session.scalars(select(User).where(User.role == "admin", User.active.is_(True))))
+    payload = {**payload, "url": link("admin.system_status")}
+    stamp = utcnow().isoformat(timespec="minutes")
+    with unit_of_work():
+        return sum(notify("security_alert", admin, f"{event}@{stamp}", payload) for admin in admins)
+
+
+def account_locked(user: User, payload: dict[str, Any]) -> None:
+    """Tell a person their account was locked after failed sign-ins (once per lock)."""
+    payload = {**payload, "url": link("auth.login")}
+    with unit_of_work():
+        notify("account_locked", user, f"lock@{utcnow().isoformat(timespec='minutes')}", payload)
+
+
+SECRET_LINK_KINDS = ("password_reset", "verify_email")  # their link is in the mail only, never kept after
+
+
+def verify_email(user: User, url: str, nonce: str, valid_hours: int) -> None:
+    """Send the link that confirms a new account's address."""
+    with unit_of_work():
+        notify("verify_email", user, f"verify:{nonce}", {"url": url, "valid_hours": valid_hours})
+
+
+def account_exists(user: User, nonce: str) -> None:
+    """Someone registered with an address that has an account: tell its owner, not the one registering."""
+    with unit_of_work():
+        notify("account_exists", user, f"exists:{nonce}", {"login_url": link("auth.login"),
+                                                          "reset_url": link("auth.request_password_reset")})
+
+
 def password_reset(user: User, reset_url: str, token_id: str, valid_minutes: int) -> None:
     """Send a password-reset link (always sent, whatever the person's choices)."""
     with unit_of_work():
@@ -247,6 +279,10 @@ def headline(kind: str, p: dict[str, Any]) -> str:
         "sla_breached": f"Breached: {p.get('target')} target of {ref}",
         "dead_letter": f"Job failed after its last retry: {p.get('func')} ({p.get('queue')})",
         "backup_failed": f"Backup failed: {p.get('name') or 'the database backup'}",
+        "security_alert": f"Security: {p.get('what')}",
+        "account_locked": "Your Service Portal account was locked after failed sign-ins",
+        "verify_email": "Confirm your email address for Service Portal",
+        "account_exists": "You already have a Service Portal account",
         "password_reset": "Reset your Service Portal password",
     }[kind]
 
@@ -283,7 +319,7 @@ def _send(user: User, rows: list[Notification], digest: bool = False) -> None:
     now = utcnow()
     for row in rows:
         row.status, row.sent_at, row.message_id, row.reason = "sent", now, message_id, None
-        if row.kind == "password_reset":
+        if row.kind in SECRET_LINK_KINDS:
             row.payload = {k: v for k, v in row.payload.items() if k != "url"}  # the link lives in the mail only
 
 

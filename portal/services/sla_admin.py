@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -20,6 +20,7 @@ from portal.policy import SystemActor
 from portal.queueing import enqueue
 from portal.services import audit, sla
 from portal.services.errors import Conflict, NotFound, ValidationFailed
+from portal.services.numbers import finite_decimal
 from portal.services.text import clean_text
 from portal.services.uow import unit_of_work
 
@@ -33,15 +34,11 @@ NAME_MAX = 80  # calendar and holiday names
 
 
 def _hours(errors: dict[str, str], name: str, value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None or value == "":
+    number = finite_decimal(value)
+    if number is None:
         errors[name] = "Enter a number of hours."
         return None
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        errors[name] = "Enter a number of hours."
-        return None
-    if not number.is_finite() or number <= 0:
+    if number <= 0:
         errors[name] = "Must be more than 0 hours."
     elif number > HOURS_MAX:
         errors[name] = f"Must be at most {HOURS_MAX} hours."

@@ -5,26 +5,29 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy import func, select, update
 
 from portal import policy
+from portal.config import PROJECT_ROOT
 from portal.domain.workflow import ROLES, STAFF_ROLES
 from portal.extensions import db
 from portal.metrics import count_auth_failure
 from portal.models import ApiToken, User
 from portal.models._time import utcnow
 from portal.policy import SYSTEM, SystemActor
-from portal.services import audit
+from portal.services import audit, sessions
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from portal.services.text import clean_text, unstorable_reason
 from portal.services.uow import unit_of_work
 
-PASSWORD_MIN = 10
+PASSWORD_MIN = 12
+COMMON_PASSWORDS_FILE = PROJECT_ROOT / "portal" / "data" / "common_passwords.txt"
 PASSWORD_MAX = 256
 NAME_MAX = 120
 USER_AUDIT_FIELDS = ("email", "name", "role", "active")
@@ -57,14 +60,27 @@ def find_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == (email or "").strip().lower()))
 
 
-def validate_password(password: str) -> None:
-    """Refuse passwords too short or too long to be sensible."""
+@cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of the most common passwords, lower-cased."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def validate_password(password: str, email: str | None = None) -> None:
+    """Refuse passwords too short or too long, the account's email (or its name part), or a common one."""
     if password and unstorable_reason(password):
         raise ValidationFailed({"password": unstorable_reason(password)})
     if not password or len(password) < PASSWORD_MIN:
         raise ValidationFailed({"password": f"Use at least {PASSWORD_MIN} characters."})
     if len(password) > PASSWORD_MAX:
         raise ValidationFailed({"password": f"Use at most {PASSWORD_MAX} characters."})
+    folded = password.strip().lower()
+    if email and folded in {email.strip().lower(), email.strip().lower().split("@", 1)[0]}:
+        raise ValidationFailed({"password": "Do not use your email address as your password."})
+    if folded in common_passwords():
+        raise ValidationFailed({"password": "That is one of the most common passwords, the first an attacker "
+                                            "tries. Choose another (a few unrelated words make a good one)."})
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -75,11 +91,7 @@ def authenticate(email: str, password: str) -> User | None:
     user = find_by_email(email)
     hasher = _hasher()
     if user is None:
-        # Spend the same time as a real check so response time does not reveal who exists.
-        try:
-            hasher.verify(_dummy_hash(), password or "x")
-        except (VerificationError, InvalidHashError):
-            pass
+        spend_hash_time(password)
         count_auth_failure("password", "unknown_user")
         return None
     try:
@@ -90,11 +102,33 @@ def authenticate(email: str, password: str) -> User | None:
     if not user.active:
         count_auth_failure("password", "inactive_account")
         return None
+    if user.email_verified_at is None:
+        count_auth_failure("password", "unverified")
+        raise EmailNotVerified(user)
     with unit_of_work():
         if hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
         user.last_login_at = utcnow()
     return user
+
+
+class EmailNotVerified(Forbidden):
+    """The password is right but the address was never confirmed (self-registered accounts)."""
+
+    code = "email_not_verified"
+
+    def __init__(self, user: User):
+        super().__init__("Confirm your email address first: follow the link we mailed you. "
+                         "Signing in on the page sends a new link.")
+        self.user = user
+
+
+def spend_hash_time(password: str | None = None) -> None:
+    """Spend a real password check's time on nothing, so timing never tells whether an account exists."""
+    try:
+        _hasher().verify(_dummy_hash(), password or "x")
+    except (VerificationError, InvalidHashError):
+        pass
 
 
 _DUMMY: dict[str, str] = {}
@@ -107,20 +141,10 @@ def _dummy_hash() -> str:
     return _DUMMY[key]
 
 
-def load_session_user(session_id: str) -> User | None:
-    """Flask-Login's loader: the user for '<id>:<version>' if still current and active."""
-    try:
-        user_id, version = (int(part) for part in session_id.split(":", 1))
-    except ValueError:
-        return None
-    user = db.session.get(User, user_id)
-    if user is None or user.session_version != version or not user.active:
-        return None
-    return user
-
-
-def create_user(actor: User | SystemActor, email: str, name: str, role: str, password: str) -> User:
-    """Create an account (admins, or SYSTEM from the command line)."""
+def create_user(actor: User | SystemActor, email: str, name: str, role: str, password: str,
+                verified: bool = True) -> User:
+    """Create an account (admins, or SYSTEM from the command line and registration, which passes
+    `verified=False`: the person confirms the address by the mailed link before signing in)."""
     policy.require(actor, "users.manage")
     errors: dict[str, str] = {}
     try:
@@ -131,7 +155,7 @@ def create_user(actor: User | SystemActor, email: str, name: str, role: str, pas
     if role not in ROLES:
         errors["role"] = f"Choose one of: {', '.join(ROLES)}."
     try:
-        validate_password(password)
+        validate_password(password, email)
     except ValidationFailed as exc:
         errors.update(exc.fields)
     if errors:
@@ -142,6 +166,9 @@ def create_user(actor: User | SystemActor, email: str, name: str, role: str, pas
         user = User(email=email, name=name, role=role, password_hash=hash_password(password), active=True)
         db.session.add(user)
         db.session.flush()
+        if not verified:  # the column's default (confirmed now) suits every other way an account is made
+            user.email_verified_at = None
+            db.session.flush()
         audit.record(actor, "user.created", "user", user.id, None, audit.snapshot(user, USER_AUDIT_FIELDS))
     return user
 
@@ -207,7 +234,7 @@ def set_active(actor: User | SystemActor, user_id: int, active: bool) -> User:
                 raise Conflict("The last active admin cannot be deactivated.")
         before = audit.snapshot(user, USER_AUDIT_FIELDS)
         user.active = active
-        user.session_version += 1
+        sessions.end_all(user.id, "deactivated" if not active else "reactivated")
         if not active:
             db.session.execute(
                 update(ApiToken).where(ApiToken.user_id == user.id).values(expires_at=utcnow())
@@ -230,6 +257,8 @@ def change_role(actor: User | SystemActor, user_id: int, role: str) -> User:
             raise Conflict("The last active admin must stay an admin.")
         before = audit.snapshot(user, USER_AUDIT_FIELDS)
         user.role = role
+        # New privileges start with a new sign-in: no session keeps the old role's standing.
+        sessions.end_all(user.id, "role_changed")
         audit.record(actor, "user.role_changed", "user", user.id, before, audit.snapshot(user, USER_AUDIT_FIELDS))
     return user
 
@@ -238,14 +267,49 @@ def _token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+TOKEN_LIVE_MAX = 20                       # live tokens one account may hold
+TOKEN_TOUCH_EVERY = timedelta(seconds=60)  # last_used_at is written at most this often per token
+
+
 def issue_token(user: User) -> tuple[str, ApiToken]:
-    """A new bearer token for `user`; the raw value is returned once and stored only hashed."""
+    """A new bearer token for `user`; the raw value is returned once and stored only hashed.
+
+    At most TOKEN_LIVE_MAX live tokens per account (counted under a lock on the account, so two
+    mints at once cannot both take the last place): a script minting a token per run is told to
+    reuse or revoke, rather than piling up credentials.
+    """
     raw = secrets.token_urlsafe(32)
     ttl = timedelta(hours=current_app.config["API_TOKEN_TTL_HOURS"])
     with unit_of_work():
+        db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+        live = db.session.scalar(select(func.count()).select_from(ApiToken).where(
+            ApiToken.user_id == user.id, ApiToken.expires_at > utcnow()))
+        if live >= TOKEN_LIVE_MAX:
+            raise Conflict(f"This account already has {live} live API tokens, the most it may hold. Revoke one "
+                           "you no longer use (GET /api/v1/auth/tokens, then DELETE /api/v1/auth/tokens/<id>).")
         token = ApiToken(user_id=user.id, token_hash=_token_digest(raw), expires_at=utcnow() + ttl)
         db.session.add(token)
     return raw, token
+
+
+def live_tokens(actor: User, user_id: int | None = None) -> list[ApiToken]:
+    """Unexpired tokens of the actor (or, for admins, of `user_id`), newest first."""
+    owner = actor.id if user_id is None else user_id
+    if owner != actor.id:
+        policy.require(actor, "users.manage")
+    return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == owner, ApiToken.expires_at > utcnow())
+                                   .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def revoke_token(actor: User, token_id: int) -> None:
+    """Delete a token at once: the actor's own, or anyone's for an admin; recorded in the audit log."""
+    with unit_of_work():
+        token = db.session.get(ApiToken, token_id, with_for_update=True)
+        if token is None or (token.user_id != actor.id and not policy.can(actor, "users.manage")):
+            raise NotFound("There is no such token.")
+        audit.record(actor, "token.revoked", "user", token.user_id,
+                     {"token_id": token.id, "created_at": token.created_at.isoformat()}, None)
+        db.session.delete(token)
 
 
 def user_for_token(raw: str) -> User | None:
@@ -258,12 +322,20 @@ def user_for_token(raw: str) -> User | None:
         count_auth_failure("token", "unknown_token" if token is None else
                            "expired" if token.expires_at <= utcnow() else "inactive_account")
         return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > TOKEN_TOUCH_EVERY:
+        # Its own short transaction: the request's unit of work has not begun and must not carry it.
+        with db.engine.begin() as conn:
+            conn.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+    if has_request_context():
+        g.api_token_id = token.id
     return token.user
 
 
 def purge_expired_tokens() -> int:
-    """Delete tokens that expired over a day ago; returns how many."""
+    """Delete tokens that expired over a day ago, and sign-in sessions that ended a month ago; returns how many."""
     cutoff = utcnow() - timedelta(days=1)
     with unit_of_work():
         result = db.session.execute(ApiToken.__table__.delete().where(ApiToken.expires_at < cutoff))
-    return result.rowcount or 0
+        ended = sessions.purge()
+    return (result.rowcount or 0) + ended

@@ -32,7 +32,7 @@ def test_token_issued_for_valid_credentials(api, factories, count_rows):
     assert isinstance(body["token"], str) and len(body["token"]) >= 32
     expires_at = datetime.fromisoformat(body["expires_at"])
     assert expires_at.tzinfo is not None
-    assert utcnow() + timedelta(hours=23) < expires_at <= utcnow() + timedelta(hours=24, minutes=1)
+    assert utcnow() + timedelta(days=29) < expires_at <= utcnow() + timedelta(days=30, minutes=1)
     assert count_rows(ApiToken) == 1
 
 

@@ -101,3 +101,14 @@ def test_openapi_every_component_schema_is_used(document):
     used = {ref.removeprefix("#/components/schemas/") for ref in _refs(document)}
 
     assert set(document["components"]["schemas"]) <= used
+
+
+def test_openapi_document_passes_an_openapi_validator(document):
+    """The served document, checked by openapi-spec-validator against the version it declares."""
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    try:
+        validate(document)
+    except OpenAPIValidationError as exc:  # the message alone; the default repr is the whole document
+        pytest.fail(f"openapi.json is not valid OpenAPI {document['openapi']}: {exc.message} at {list(exc.path)}")

@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.models import ApiToken, AuditLog, User
 from portal.models._time import utcnow
 from portal.policy import SYSTEM
-from portal.services import users
+from portal.services import sessions, users
 from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests.conftest import TEST_PASSWORD
 
@@ -67,8 +67,8 @@ def test_create_user_invalid_values_refused_and_nothing_written(ctx, email, name
     assert count(AuditLog) == 0
 
 
-def test_create_user_password_of_exactly_ten_characters_accepted(ctx):
-    user = users.create_user(SYSTEM, "ten@example.com", "Ten", "requester", "0123456789")
+def test_create_user_password_of_exactly_twelve_characters_accepted(ctx):
+    user = users.create_user(SYSTEM, "ten@example.com", "Ten", "requester", "lamp-river-7")
     assert user.id
 
 
@@ -120,18 +120,26 @@ def test_authenticate_inactive_user_none(ctx, factories):
 
 # ---------------------------------------------------------------- set_active
 
-def test_set_active_false_bumps_session_version_and_signs_out(ctx, factories):
+def test_set_active_false_ends_every_session(ctx, factories):
     admin = factories.make_user("admin")
     user = factories.make_user("agent")
-    old_session = user.get_id()
-    version = user.session_version
-    assert users.load_session_user(old_session).id == user.id
+    keys = [sessions.start(user, remember=False), sessions.start(user, remember=True)]
+    db.session.commit()
+    assert [sessions.load(key).id for key in keys] == [user.id, user.id]
     users.set_active(admin, user.id, False)
-    row = factories.reload(user)
-    assert row.active is False
-    assert row.session_version == version + 1
-    assert users.load_session_user(old_session) is None
-    assert users.load_session_user(row.get_id()) is None  # inactive: no session at all
+    assert factories.reload(user).active is False
+    assert [sessions.load(key) for key in keys] == [None, None]
+    users.set_active(admin, user.id, True)
+    assert [sessions.load(key) for key in keys] == [None, None]  # reactivation brings no session back
+
+
+def test_a_role_change_ends_the_persons_sessions(ctx, factories):
+    admin = factories.make_user("admin")
+    user = factories.make_user("agent")
+    key = sessions.start(user, remember=False)
+    db.session.commit()
+    users.change_role(admin, user.id, "manager")
+    assert sessions.load(key) is None
 
 
 def test_set_active_false_expires_api_tokens(ctx, factories):
@@ -162,9 +170,10 @@ def test_set_active_writes_audit_rows(ctx, factories):
 
 def test_set_active_same_value_is_a_no_op(ctx, factories):
     user = factories.make_user("agent")
-    version = user.session_version
+    key = sessions.start(user, remember=False)
+    db.session.commit()
     users.set_active(SYSTEM, user.id, True)
-    assert factories.reload(user).session_version == version
+    assert sessions.load(key).id == user.id
     assert user_audit(user.id, "user.activated") == []
 
 
@@ -317,3 +326,21 @@ def test_purge_expired_tokens_removes_only_those_expired_over_a_day_ago(ctx, fac
     left = set(db.session.scalars(select(ApiToken.id)))
     assert left == {tokens["under_a_day"], tokens["just_expired"], tokens["valid"]}
     assert users.purge_expired_tokens() == 0
+
+
+@pytest.mark.parametrize(("password", "message"), [
+    ("elevenchars", "Use at least 12 characters."),
+    ("Ada.Lovelace@Example.com", "Do not use your email address"),
+    ("ada.lovelace", "Do not use your email address"),
+    ("1qaz2wsx3edc", "one of the most common passwords"),
+    ("123QWEasdZXC", "one of the most common passwords"),
+])
+def test_passwords_that_are_refused(ctx, password, message):
+    with pytest.raises(ValidationFailed) as refused:
+        users.create_user(SYSTEM, "ada.lovelace@example.com", "Ada", "requester", password)
+    assert message in refused.value.fields["password"]
+
+
+def test_the_common_password_list_is_shipped_and_read(ctx):
+    common = users.common_passwords()
+    assert len(common) == 10_000 and "password" in common and "correct-horse-battery" not in common

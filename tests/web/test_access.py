@@ -54,6 +54,16 @@ ROUTES = [
     Route("POST", "/login", "/login", PUBLIC, credentials=True),
     Route("GET", "/logout", "/logout", PUBLIC),
     Route("POST", "/logout", "/logout", PUBLIC),
+    Route("GET", "/register", "/register", PUBLIC),
+    Route("POST", "/register", "/register", PUBLIC,
+          form={"name": "Walker", "email": "walker@example.com", "password": "a-long-walking-phrase",
+                "confirm": "a-long-walking-phrase"}),
+    Route("GET", "/verify-email/<token>", "/verify-email/{verify}", PUBLIC),
+    Route("GET", "/password-reset", "/password-reset", PUBLIC),
+    Route("POST", "/password-reset", "/password-reset", PUBLIC, form={"email": "walker@example.com"}),
+    Route("GET", "/password-reset/<token>", "/password-reset/{reset}", PUBLIC),
+    Route("POST", "/password-reset/<token>", "/password-reset/{reset}", PUBLIC,
+          form={"password": "a-new-walking-phrase", "confirm": "a-new-walking-phrase"}),
     Route("GET", "/account", "/account", SIGNED_IN),
     Route("POST", "/account/notifications", "/account/notifications", SIGNED_IN, form={"sla_alerts": "each"}),
     Route("GET", "/requests", "/requests", SIGNED_IN),
@@ -80,6 +90,11 @@ ROUTES = [
           form={"active": "false"}),
     Route("POST", "/admin/users/<int:user_id>/role", "/admin/users/{target}/role", ADMIN, form={"role": "agent"}),
     Route("POST", "/api/v1/auth/token", "/api/v1/auth/token", PUBLIC, credentials=True),
+    Route("GET", "/api/v1/auth/tokens", "/api/v1/auth/tokens", SIGNED_IN),
+    Route("DELETE", "/api/v1/auth/token", "/api/v1/auth/token", SIGNED_IN),
+    # The requester's own token: theirs to revoke, and an admin's; others are told it does not exist.
+    Route("DELETE", "/api/v1/auth/tokens/<int:token_id>", "/api/v1/auth/tokens/{token}",
+          frozenset({"requester", "admin"})),
     Route("GET", "/api/v1/service-requests", "/api/v1/service-requests", SIGNED_IN),
     Route("POST", "/api/v1/service-requests", "/api/v1/service-requests", SIGNED_IN,
           json={"title": "Walk", "description": "Walking.", "category": "other"}),
@@ -233,9 +248,25 @@ def world(make, backup_file):
     note = make.comment(people["agent"], own.id, INTERNAL_BODY, internal=True,
                         uploads=[("internal.txt", INTERNAL_FILE)])
     exemption = make.exemption(people["manager"], own.id)
+    verify, reset, token = _account_links(make.app, people["requester"].id)
     return SimpleNamespace(people=people, other=other, target=target, own=own, theirs=theirs, note=note, sla=sla,
                            exemption=exemption, job=_failed_job(make.app), backup=backup_file,
-                           export=_finished_export(make.app, people["manager"].id))
+                           export=_finished_export(make.app, people["manager"].id), verify=verify, reset=reset,
+                           token=token)
+
+
+def _account_links(app, user_id: int) -> tuple[str, str, int]:
+    """A confirmation link and a reset link of the requester (as mailed), and the id of one of their tokens."""
+    from portal.extensions import db
+    from portal.models import User
+    from portal.services import accounts, users
+
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        verify = accounts._signer(accounts.VERIFY_SALT).dumps({"u": user.id, "e": user.email.lower()})
+        reset = accounts._signer(accounts.RESET_SALT).dumps({"u": user.id, "h": accounts._fingerprint(user)})
+        _raw, token = users.issue_token(user)
+        return verify, reset, token.id
 
 
 def _failed_job(app) -> str:
@@ -278,7 +309,8 @@ def _url(route: Route, world) -> str:
     return route.url.format(own=world.own.id, own_att=world.own.attachment_ids[0], target=world.target.id,
                             definition=world.sla.definition_id, calendar=world.sla.calendar_id,
                             holiday=world.sla.holiday_id, exemption=world.exemption, job=world.job,
-                            export=world.export, backup=world.backup)
+                            export=world.export, backup=world.backup, verify=world.verify, reset=world.reset,
+                            token=world.token)
 
 
 def _api_token(client, user) -> str:
@@ -293,7 +325,7 @@ def _call(app, login_client, route: Route, actor: str, world, url: str | None = 
     headers = dict(route.headers or {})
     if route.api:
         client = app.test_client()
-        if user is not None and route.rule != "/api/v1/auth/token":
+        if user is not None and not route.credentials:  # the token endpoint takes a password instead
             headers["Authorization"] = f"Bearer {_api_token(client, user)}"
     else:
         client = login_client(user) if user is not None else app.test_client()

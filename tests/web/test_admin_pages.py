@@ -67,7 +67,7 @@ def test_admin_create_duplicate_email_shows_error(login_client, make, admin, hea
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
-    ("password", "short", "Use at least 10 characters."),
+    ("password", "short", "Use at least 12 characters."),
     ("email", "not-an-email", "An email address must have an @-sign."),
     ("name", "", "This field is required."),
     ("name", "Nul\x00Name", "NUL"),

@@ -21,6 +21,7 @@ from portal.models._time import utcnow
 from portal.models.sla import EXEMPTION_TYPES, TARGETS
 from portal.services import audit
 from portal.services.errors import Conflict, NotFound, ValidationFailed
+from portal.services.numbers import finite_decimal
 from portal.services.sla.clock import as_float, get_metric, recompute, record_event
 from portal.services.text import clean_text
 from portal.services.uow import unit_of_work
@@ -31,14 +32,12 @@ DURATION_MAX_HOURS = 24 * 365
 
 def _parse_duration(duration_hours: Any) -> Decimal | None:
     """An exemption's length in hours (two decimals), or None for "until revoked"."""
-    if duration_hours in (None, ""):
+    if duration_hours is None or (isinstance(duration_hours, str) and not duration_hours.strip()):
         return None
-    try:
-        value = Decimal(str(duration_hours))
-    except ArithmeticError as exc:
-        raise ValidationFailed({"duration_hours": "Enter a number of hours, or leave empty for indefinite."}) from exc
-    if isinstance(duration_hours, bool) or not value.is_finite() or value < Decimal("0.01") \
-            or value > DURATION_MAX_HOURS:
+    value = finite_decimal(duration_hours)
+    if value is None:
+        raise ValidationFailed({"duration_hours": "Enter a number of hours, or leave empty for indefinite."})
+    if value < Decimal("0.01") or value > DURATION_MAX_HOURS:
         raise ValidationFailed({"duration_hours": f"Use from 0.01 to {DURATION_MAX_HOURS} hours."})
     if value != value.quantize(Decimal("0.01")):
         raise ValidationFailed({"duration_hours": "Use at most two decimal places."})
