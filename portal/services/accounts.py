@@ -46,6 +46,22 @@ def _signer(salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
+def _read_link(salt: str, token: str, seconds: int, expired: str, forged: str) -> dict:
+    """What a link's token says, or InvalidLink with `expired` or `forged` in words."""
+    try:
+        data = _signer(salt).loads(token, max_age=seconds)
+    except SignatureExpired as exc:
+        raise InvalidLink(expired) from exc
+    except BadSignature as exc:
+        raise InvalidLink(forged) from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _mails_since(user: User, kind: str, since) -> int:
+    return db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.recipient_id == user.id, Notification.kind == kind, Notification.created_at > since))
+
+
 # ---------------------------------------------------------------- registration
 
 def register(name: str, email: str, password: str) -> None:
@@ -57,6 +73,7 @@ def register(name: str, email: str, password: str) -> None:
     try:
         user = users.create_user(SYSTEM, email, name, "requester", password, verified=False)
     except Conflict:
+        users.spend_hash_time(password)  # a new account's password hash takes this long: no timing tell
         existing = users.find_by_email(email)
         if existing is not None and existing.active:
             notifications.account_exists(existing, secrets.token_hex(8))
@@ -75,10 +92,7 @@ def send_verification(user: User) -> None:
 
 def resend_verification(user: User) -> bool:
     """Mail a new confirmation link, at most one per 10 minutes; True when one was sent."""
-    since = utcnow() - timedelta(minutes=10)
-    recent = db.session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.recipient_id == user.id, Notification.kind == "verify_email", Notification.created_at > since))
-    if recent:
+    if _mails_since(user, "verify_email", utcnow() - timedelta(minutes=10)):
         return False
     send_verification(user)
     return True
@@ -86,12 +100,9 @@ def resend_verification(user: User) -> bool:
 
 def verify_email(token: str) -> User:
     """Confirm the address a link names; raises InvalidLink for a bad, expired or outdated link."""
-    try:
-        data = _signer(VERIFY_SALT).loads(token, max_age=VERIFY_HOURS * 3600)
-    except SignatureExpired as exc:
-        raise InvalidLink("This confirmation link has expired. Sign in to get a new one.") from exc
-    except BadSignature as exc:
-        raise InvalidLink("This confirmation link is not valid. Copy the whole link from the email.") from exc
+    data = _read_link(VERIFY_SALT, token, VERIFY_HOURS * 3600,
+                      "This confirmation link has expired. Sign in to get a new one.",
+                      "This confirmation link is not valid. Copy the whole link from the email.")
     with unit_of_work():
         user = db.session.get(User, data.get("u"), with_for_update=True)
         if user is None or user.email.lower() != data.get("e") or not user.active:
@@ -112,12 +123,8 @@ def request_password_reset(email: str) -> None:
     """Mail a reset link when the address has an active account; says nothing either way."""
     user = users.find_by_email(email)
     if user is None or not user.active:
-        users.spend_hash_time()  # the same time as for a real account
         return
-    since = utcnow() - timedelta(hours=1)
-    recent = db.session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.recipient_id == user.id, Notification.kind == "password_reset", Notification.created_at > since))
-    if recent >= RESETS_PER_HOUR:
+    if _mails_since(user, "password_reset", utcnow() - timedelta(hours=1)) >= RESETS_PER_HOUR:
         return  # an inbox is not to be flooded; the last links still work
     token = _signer(RESET_SALT).dumps({"u": user.id, "h": _fingerprint(user)})
     notifications.password_reset(user, notifications.link("auth.reset_password", token=token),
@@ -126,13 +133,9 @@ def request_password_reset(email: str) -> None:
 
 def user_for_reset(token: str) -> User:
     """The account a reset link is for, while the link is valid and unused; raises InvalidLink."""
-    try:
-        data = _signer(RESET_SALT).loads(token, max_age=RESET_MINUTES * 60)
-    except SignatureExpired as exc:
-        raise InvalidLink("This reset link has expired (links last an hour). Ask for a new one.") from exc
-    except BadSignature as exc:
-        raise InvalidLink("This reset link is not valid. Copy the whole link from the email, or ask for a new one.") \
-            from exc
+    data = _read_link(RESET_SALT, token, RESET_MINUTES * 60,
+                      "This reset link has expired (links last an hour). Ask for a new one.",
+                      "This reset link is not valid. Copy the whole link from the email, or ask for a new one.")
     user = db.session.get(User, data.get("u"))
     if user is None or not user.active or data.get("h") != _fingerprint(user):
         raise InvalidLink("This reset link was already used, or the password changed since. Ask for a new one.")
