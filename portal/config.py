@@ -164,6 +164,8 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "5 per 15 minutes"),
         # Every POST, per client IP (the guide's figures).
         "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT", "3 per 60 minutes"),
+        # Roles that must sign in with two-factor (comma-separated, e.g. "admin,manager"); none by default.
+        "REQUIRE_2FA_FOR": env.get("REQUIRE_2FA_FOR", ""),
         "RESET_RATE_LIMIT": env.get("RESET_RATE_LIMIT", "5 per 60 minutes"),
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or None,

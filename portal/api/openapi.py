@@ -22,6 +22,7 @@ def _errors(*codes: int) -> dict:
     return {str(c): {"description": text[c], **_json(_ref("Error"))} for c in codes}
 
 
+TOKEN_CODE = "With two-factor on: the 6 digits of the authenticator app, or a recovery code"
 REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 DEFINITION_ID = {"name": "definition_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 EXEMPTION_ID = {"name": "exemption_id", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -188,7 +189,8 @@ PATHS = {
             "summary": "Exchange email and password for a bearer token", "security": [],
             "requestBody": {"required": True, **_json({
                 "type": "object", "required": ["email", "password"], "additionalProperties": False,
-                "properties": {"email": {"type": "string"}, "password": {"type": "string"}}})},
+                "properties": {"email": {"type": "string"}, "password": {"type": "string"},
+                               "code": {"type": "string", "description": TOKEN_CODE}}})},
             "responses": {"201": {"description": "A token", **_json({
                 "type": "object", "properties": {"token": {"type": "string"}, "token_type": {"type": "string"},
                                                   "expires_at": {"type": "string", "format": "date-time"}}})},

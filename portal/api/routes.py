@@ -11,7 +11,7 @@ from portal.api.schemas import comment_json, iso, parse_body, request_json
 from portal.extensions import csrf, limiter
 from portal.metrics import count_auth_failure
 from portal.paging import as_id
-from portal.services import brute_force, users
+from portal.services import brute_force, two_factor, users
 from portal.services import requests as svc
 from portal.services.errors import ValidationFailed
 from portal.web import json_error
@@ -30,8 +30,9 @@ COMMENT_FIELDS = {"body": (str, False), "internal": (bool, False)}
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"],
                deduct_when=lambda response: response.status_code == 401)
 def create_token():
-    """Exchange email and password for a bearer token."""
-    body = parse_body({"email": (str, False), "password": (str, False)}, required=("email", "password"))
+    """Exchange email and password (and, with two-factor on, a code) for a bearer token."""
+    body = parse_body({"email": (str, False), "password": (str, False), "code": (str, False)},
+                      required=("email", "password"))
     refused = brute_force.refusal(request.remote_addr, body["email"])
     if refused:
         count_auth_failure("password", "locked")
@@ -42,6 +43,17 @@ def create_token():
     if user is None:
         brute_force.record_failure(request.remote_addr, body["email"])
         return json_error(401, "invalid_credentials", "That email and password do not match an active account.")
+    if two_factor.required_for(user):
+        return json_error(403, "two_factor_setup_required", "Your role must sign in with two-factor: turn it on "
+                          "under Account, Security first.")
+    if user.totp_enabled_at is not None:
+        if not body.get("code"):
+            count_auth_failure("2fa", "missing_code")
+            return json_error(401, "two_factor_required", "This account uses two-factor sign-in: send `code`, "
+                              "the 6 digits of your authenticator app (or a recovery code).")
+        if not two_factor.verify(user.id, body["code"]):
+            brute_force.record_failure(request.remote_addr, body["email"])
+            return json_error(401, "invalid_code", "That code does not match.")
     brute_force.record_success(body["email"])
     raw, token = users.issue_token(user)
     return jsonify({"token": raw, "token_type": "Bearer", "expires_at": iso(token.expires_at)}), 201

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from portal.auth import bp
-from portal.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm
+from portal.auth.forms import LoginForm, RegisterForm, ResetPasswordForm, ResetRequestForm, TwoFactorForm
 from portal.extensions import db, limiter
 from portal.forms import EmptyForm, place_errors
 from portal.metrics import count_auth_failure
+from portal.models import User
 from portal.services import accounts, brute_force, sessions, users
+from portal.services import two_factor as two_factor_service
 from portal.services.errors import ValidationFailed
 
 
@@ -58,14 +61,15 @@ def login():
             count_auth_failure("password", "locked")
             form.password.errors.append(refused.message)
             status, retry_after = 429, refused.seconds
+        elif user is not None and user.totp_enabled_at is not None:
+            # The password was right; the code comes next, in this browser, within PENDING_SECONDS.
+            session.clear()
+            session[PENDING] = {"uid": user.id, "remember": bool(form.remember.data), "next": next_url,
+                                "at": time.time(), "tries": 0}
+            return redirect(url_for("auth.two_factor"), code=303)
         elif user is not None:
             brute_force.record_success(form.email.data)
-            # A fresh session at sign-in: nothing from before survives (session fixation), and a new
-            # server-side session that sign-out (or a reset, a lockout) can end.
-            session.clear()
-            user.session_key = sessions.start(user, remember=form.remember.data)
-            db.session.commit()
-            login_user(user, remember=form.remember.data)
+            _sign_in(user, bool(form.remember.data))
             return redirect(next_url or url_for("requests.list_requests"), code=303)
         else:
             g.login_failed = True
@@ -78,6 +82,57 @@ def login():
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def _sign_in(user, remember: bool) -> None:
+    """A fresh session at sign-in: nothing from before survives (session fixation), and a new
+    server-side session that sign-out (or a reset, a lockout) can end."""
+    session.clear()
+    user.session_key = sessions.start(user, remember=remember)
+    db.session.commit()
+    login_user(user, remember=remember)
+
+
+PENDING = "2fa_pending"
+PENDING_SECONDS = 300
+PENDING_TRIES = 5
+
+
+@bp.route("/login/2fa", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT"],
+    methods=["POST"],
+    deduct_when=lambda response: bool(g.get("login_failed")),
+)
+def two_factor():
+    """The second step of signing in: a code from the authenticator app, or a recovery code."""
+    pending = session.get(PENDING)
+    if not pending or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+        session.pop(PENDING, None)
+        flash("Sign in again: the code is asked for within 5 minutes of the password.", "info")
+        return redirect(url_for("auth.login"))
+    form = TwoFactorForm()
+    status = 200
+    if form.validate_on_submit():
+        user = db.session.get(User, pending["uid"])
+        if user is not None and user.active and two_factor_service.verify(user.id, form.code.data):
+            brute_force.record_success(user.email)
+            _sign_in(user, pending.get("remember", False))
+            return redirect(pending.get("next") or url_for("requests.list_requests"), code=303)
+        g.login_failed = True
+        brute_force.record_failure(request.remote_addr, user.email if user else "")
+        pending["tries"] = pending.get("tries", 0) + 1
+        if pending["tries"] >= PENDING_TRIES:
+            session.pop(PENDING, None)
+            flash("Too many wrong codes. Sign in again.", "error")
+            return redirect(url_for("auth.login"), code=303)
+        session[PENDING] = pending
+        form.code.errors.append("That code does not match. Type the 6 digits your app shows now, "
+                                "or one of your recovery codes.")
+        status = 401
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/two_factor.html", form=form), status
 
 
 @bp.route("/logout", methods=["GET", "POST"])

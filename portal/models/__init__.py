@@ -14,12 +14,12 @@ from portal.models.sla import (
     SlaExemption,
     SlaMetric,
 )
-from portal.models.user import ApiToken, User
+from portal.models.user import ApiToken, RecoveryCode, User
 from portal.models.user_session import UserSession
 
 __all__ = [
     "ApiToken", "Attachment", "AuditLog", "Backup", "BusinessCalendarRecord", "Category", "Comment", "Export",
     "Holiday",
-    "Notification", "NotificationSetting", "OutboxMessage",
+    "Notification", "NotificationSetting", "OutboxMessage", "RecoveryCode",
     "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric", "TrendDaily", "User", "UserSession",
 ]

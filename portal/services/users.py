@@ -123,6 +123,29 @@ class EmailNotVerified(Forbidden):
         self.user = user
 
 
+def check_password(user: User, password: str) -> bool:
+    """True when `password` is the person's (for changes that ask for it again)."""
+    if not password or unstorable_reason(password):
+        return False
+    try:
+        return _hasher().verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def change_password(user: User, current: str, new: str) -> int:
+    """Change one's own password (the current one asked again); ends the person's other sessions."""
+    if not check_password(user, current):
+        raise ValidationFailed({"current": "That is not your current password."})
+    validate_password(new, user.email)
+    with unit_of_work():
+        locked = db.session.get(User, user.id, with_for_update=True, populate_existing=True)
+        locked.password_hash = hash_password(new)
+        ended = sessions.end_all(locked.id, "password_changed", keep_id=sessions.current_id())
+        audit.record(locked, "user.password_changed", "user", locked.id, None, {"other_sessions_ended": ended})
+    return ended
+
+
 def spend_hash_time(password: str | None = None) -> None:
     """Spend a real password check's time on nothing, so timing never tells whether an account exists."""
     try:
