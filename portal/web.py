@@ -21,7 +21,7 @@ from portal.formatting import (
     time_ago,
 )
 from portal.htmx import is_htmx
-from portal.metrics import count_error
+from portal.metrics import count_auth_failure, count_error
 from portal.policy import can
 from portal.services.errors import ServiceError, StaleChange, conflict_from_integrity
 
@@ -95,6 +95,10 @@ def category_name(code: str) -> str:
     if "category_names" not in g:
         g.category_names = names()
     return g.category_names.get(code, code)
+
+
+# Where a refused (rate-limited) request is a refused sign-in, and its auth_failures_total method.
+SIGN_IN_ENDPOINTS = {"auth.login": "password", "auth.two_factor": "2fa", "api.create_token": "password"}
 
 
 def init_web(app: Flask) -> None:
@@ -184,6 +188,8 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
+        if status == 429 and request.endpoint in SIGN_IN_ENDPOINTS:
+            count_auth_failure(SIGN_IN_ENDPOINTS[request.endpoint], "rate_limited")
         if wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
             if status == 429:

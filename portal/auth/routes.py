@@ -108,6 +108,8 @@ def two_factor():
     """The second step of signing in: a code from the authenticator app, or a recovery code."""
     pending = session.get(PENDING)
     if not pending or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+        if pending:
+            count_auth_failure("2fa", "timeout")
         session.pop(PENDING, None)
         flash("Sign in again: the code is asked for within 5 minutes of the password.", "info")
         return redirect(url_for("auth.login"))

@@ -166,3 +166,31 @@ def test_security_page_revokes_a_token(app, make, login_client):
     assert browser.post(f"/account/security/tokens/{token_id}/revoke").status_code == 303
     assert app.test_client().get("/api/v1/service-requests",
                                  headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+
+
+def test_refused_sign_ins_are_counted_by_reason(app, make, login_client):
+    """auth_failures_total: a wrong code, a code step left too long, a rate-limited sign-in."""
+    from portal.metrics import AUTH_FAILURES
+
+    def count(method, reason):
+        return AUTH_FAILURES.labels(method, reason)._value.get()
+
+    user = make.user("agent")
+    _enrol(login_client(user), user)
+    before = {key: count(*key) for key in (("2fa", "invalid_code"), ("2fa", "timeout"), ("password", "rate_limited"))}
+    browser = app.test_client()
+    _password_step(browser, user)
+    browser.post("/login/2fa", data={"code": "000000"})
+    with browser.session_transaction() as state:
+        state["2fa_pending"]["at"] -= 600  # the person went for coffee
+        state.modified = True
+    assert browser.get("/login/2fa").status_code == 302
+    app.config["LOGIN_RATE_LIMIT"] = "1 per minute"
+    try:
+        for _ in range(3):
+            app.test_client().post("/login", data={"email": user.email, "password": "wrong wrong wrong"})
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+    assert count("2fa", "invalid_code") == before[("2fa", "invalid_code")] + 1
+    assert count("2fa", "timeout") == before[("2fa", "timeout")] + 1
+    assert count("password", "rate_limited") >= before[("password", "rate_limited")] + 1
