@@ -11,7 +11,7 @@ from portal.forms import EmptyForm
 from portal.htmx import form_done, form_refused, is_htmx, render_page_or_partial, trigger
 from portal.policy import permission_required
 from portal.services import categories, users
-from portal.services.errors import Conflict, Forbidden, ServiceError, ValidationFailed
+from portal.services.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationFailed
 
 USERS = "admin/_users.html"
 CATEGORIES = "admin/_categories.html"
@@ -21,6 +21,7 @@ EXPIRED = "The form expired; reload and try again."
 def _users_context(form: NewUserForm | None = None) -> dict:
     return {
         "users": users.list_users(),
+        "tokens": users.token_summary(),
         "form": form or NewUserForm(formdata=None),
         "role_form": RoleForm(formdata=None),
         "action_form": EmptyForm(formdata=None),
@@ -74,6 +75,20 @@ def set_user_active(user_id: int):
         return _after_user_change(exc=exc)
     verb = "reactivated" if active else "deactivated; their sessions and API tokens no longer work"
     return _after_user_change(message=f"{user.name} was {verb}.")
+
+
+@bp.post("/users/<int:user_id>/tokens/revoke")
+@permission_required("users.manage")
+def revoke_user_tokens(user_id: int):
+    """Revoke every API token of an account at once."""
+    if not EmptyForm().validate_on_submit():
+        return _after_user_change(exc=ServiceError(EXPIRED))
+    try:
+        revoked = users.revoke_all_tokens(current_user, user_id)
+    except (NotFound, Forbidden) as exc:
+        return _after_user_change(exc=exc)
+    return _after_user_change(message=f"{revoked} API token{'s' if revoked != 1 else ''} revoked: "
+                                      "they no longer work.")
 
 
 @bp.post("/users/<int:user_id>/role")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -322,6 +322,25 @@ def live_tokens(actor: User, user_id: int | None = None) -> list[ApiToken]:
         policy.require(actor, "users.manage")
     return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == owner, ApiToken.expires_at > utcnow())
                                    .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def token_summary() -> dict[int, tuple[int, datetime | None]]:
+    """Per person with live tokens: how many, and when one was last used (one GROUP BY)."""
+    rows = db.session.execute(select(ApiToken.user_id, func.count(), func.max(ApiToken.last_used_at))
+                              .where(ApiToken.expires_at > utcnow()).group_by(ApiToken.user_id))
+    return {user_id: (count, last) for user_id, count, last in rows}
+
+
+def revoke_all_tokens(actor: User, user_id: int) -> int:
+    """An admin revokes every token of a person (a lost laptop, a leaked script); audited."""
+    policy.require(actor, "users.manage")
+    with unit_of_work():
+        user = get_user(user_id)
+        revoked = db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.expires_at > utcnow())
+                                     .values(expires_at=utcnow())).rowcount or 0
+        if revoked:
+            audit.record(actor, "token.revoked_all", "user", user.id, {"live_tokens": revoked}, None)
+    return revoked
 
 
 def revoke_token(actor: User, token_id: int) -> None:

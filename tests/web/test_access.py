@@ -104,6 +104,7 @@ ROUTES = [
     Route("POST", "/admin/users/<int:user_id>/active", "/admin/users/{target}/active", ADMIN,
           form={"active": "false"}),
     Route("POST", "/admin/users/<int:user_id>/role", "/admin/users/{target}/role", ADMIN, form={"role": "agent"}),
+    Route("POST", "/admin/users/<int:user_id>/tokens/revoke", "/admin/users/{target}/tokens/revoke", ADMIN),
     Route("POST", "/api/v1/auth/token", "/api/v1/auth/token", PUBLIC, credentials=True),
     Route("GET", "/api/v1/auth/tokens", "/api/v1/auth/tokens", SIGNED_IN),
     Route("DELETE", "/api/v1/auth/token", "/api/v1/auth/token", SIGNED_IN),

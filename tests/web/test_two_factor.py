@@ -194,3 +194,19 @@ def test_refused_sign_ins_are_counted_by_reason(app, make, login_client):
     assert count("2fa", "invalid_code") == before[("2fa", "invalid_code")] + 1
     assert count("2fa", "timeout") == before[("2fa", "timeout")] + 1
     assert count("password", "rate_limited") >= before[("password", "rate_limited")] + 1
+
+
+def test_an_admin_sees_and_revokes_a_persons_tokens(app, make, login_client):
+    admin, agent = make.user("admin"), make.user("agent")
+    raw = app.test_client().post("/api/v1/auth/token",
+                                 json={"email": agent.email, "password": agent.password}).get_json()["token"]
+    browser = login_client(admin)
+    page = browser.get("/admin/users").get_data(as_text=True)
+    assert f"/admin/users/{agent.id}/tokens/revoke" in page and "1 live" in page
+    done = browser.post(f"/admin/users/{agent.id}/tokens/revoke")
+    assert done.status_code == 303
+    assert "1 API token revoked" in browser.get("/admin/users").get_data(as_text=True)
+    assert app.test_client().get("/api/v1/service-requests",
+                                 headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+    with app.app_context():
+        assert db.session.scalar(select(AuditLog).where(AuditLog.action == "token.revoked_all")).entity_id == agent.id
