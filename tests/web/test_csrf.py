@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.web.helpers import HX, csrf_from_body, csrf_from_form, text_of
+from tests.web.test_access import backup_file, world  # noqa: F401 - fixtures
 
 
 def _sign_in(client, user):
@@ -76,3 +77,39 @@ def test_csrf_logout_without_token_keeps_session(client, make, csrf_on):
     response = client.post("/logout")
     assert response.status_code == 400
     assert client.get("/requests").status_code == 200
+
+
+def test_every_state_changing_page_route_refuses_a_post_without_the_token(app, login_client, make, world):
+    """Each POST of the access table (pages, not the bearer-token API), by someone allowed to make it,
+    without a CSRF token: 400, and no audit row or outbox job was written."""
+    from sqlalchemy import func, select
+
+    from portal.extensions import db
+    from portal.models import AuditLog, OutboxMessage
+    from tests.web.test_access import ROUTES, _url
+
+    def writes():
+        with app.app_context():
+            return (db.session.scalar(select(func.count()).select_from(AuditLog)),
+                    db.session.scalar(select(func.count()).select_from(OutboxMessage)))
+
+    checked = []
+    for route in ROUTES:
+        if route.method == "GET" or route.api or route.rule.startswith("/admin/rq"):
+            continue  # the API takes bearer tokens; rq-dashboard's changes require X-Requested-With (tested)
+        actor = next(a for a in ("admin", "requester", "anonymous") if a in route.who)
+        client = login_client(world.people[actor]) if actor != "anonymous" else app.test_client()
+        before = writes()
+        app.config["WTF_CSRF_ENABLED"] = True
+        try:
+            data = dict(route.form or {})
+            if route.credentials:
+                who = world.people["requester"]
+                data.update(email=who.email, password=who.password)
+            response = client.open(_url(route, world), method=route.method, data=data, headers=route.headers)
+        finally:
+            app.config["WTF_CSRF_ENABLED"] = False
+        assert response.status_code == 400, f"{route}: {response.status_code}"
+        assert writes() == before, f"{route} wrote something without a CSRF token"
+        checked.append(str(route))
+    assert len(checked) > 40
