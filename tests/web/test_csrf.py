@@ -79,7 +79,7 @@ def test_csrf_logout_without_token_keeps_session(client, make, csrf_on):
     assert client.get("/requests").status_code == 200
 
 
-def test_every_state_changing_page_route_refuses_a_post_without_the_token(app, login_client, make, world):
+def test_every_state_changing_page_route_refuses_a_post_without_the_token(app, login_client, make, world):  # noqa: F811 - the fixture imported above
     """Each POST of the access table (pages, not the bearer-token API), by someone allowed to make it,
     without a CSRF token: 400, and no audit row or outbox job was written."""
     from sqlalchemy import func, select
