@@ -21,7 +21,7 @@ def as_id(value: Any) -> int | None:
     """A database id from an int or a string of ASCII digits; None for anything else (bools too)."""
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif is_digits(value):
+    elif is_digits(value) and len(value) <= 12:  # longer is past MAX_ID (and int() refuses over 4,300 digits)
         number = int(value)
     else:
         return None
