@@ -99,6 +99,13 @@ def category_name(code: str) -> str:
 
 # Where a refused (rate-limited) request is a refused sign-in, and its auth_failures_total method.
 SIGN_IN_ENDPOINTS = {"auth.login": "password", "auth.two_factor": "2fa", "api.create_token": "password"}
+RATE_LIMITED = "Too many attempts in a short time. Wait a few minutes and try again."
+
+
+def count_rate_limited() -> None:
+    """A 429: when it refused a sign-in, count it in auth_failures_total (reason rate_limited)."""
+    if request.endpoint in SIGN_IN_ENDPOINTS:
+        count_auth_failure(SIGN_IN_ENDPOINTS[request.endpoint], "rate_limited")
 
 
 def init_web(app: Flask) -> None:
@@ -188,12 +195,12 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
-        if status == 429 and request.endpoint in SIGN_IN_ENDPOINTS:
-            count_auth_failure(SIGN_IN_ENDPOINTS[request.endpoint], "rate_limited")
+        if status == 429:
+            count_rate_limited()
         if wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
             if status == 429:
-                response = json_error(429, code, "Too many attempts in a short time. Wait a few minutes and try again.")
+                response = json_error(429, code, RATE_LIMITED)
                 # The exception's headers start with its own HTML Content-Type: keep only the others
                 # (Retry-After, when set); the limiter adds its X-RateLimit-* and Retry-After after.
                 response[0].headers.extend((name, value) for name, value in exc.get_headers()
@@ -204,7 +211,7 @@ def init_web(app: Flask) -> None:
             mb = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
             return _error_page(413, f"Uploads are limited to {mb} MB in total per submission.")
         if status == 429:
-            return _error_page(429, "Too many attempts in a short time. Wait a few minutes and try again.")
+            return _error_page(429, RATE_LIMITED)
         return _error_page(status, None)
 
     @app.errorhandler(IntegrityError)

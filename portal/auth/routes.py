@@ -17,6 +17,7 @@ from portal.models import User
 from portal.services import accounts, brute_force, sessions, users
 from portal.services import two_factor as two_factor_service
 from portal.services.errors import ValidationFailed
+from portal.web import RATE_LIMITED, count_rate_limited
 
 
 def safe_next(target: str | None) -> str | None:
@@ -217,3 +218,19 @@ def reset_password(token: str):
             return redirect(url_for("auth.login"), code=303)
     status = 422 if request.method == "POST" else 200
     return render_template("auth/reset_password.html", form=form, email=user.email), status
+
+
+@bp.errorhandler(429)
+def _rate_limited(exc):
+    """A sign-in, registration or reset over its limit: the same page, with the reason as a form message
+    (the limiter adds Retry-After)."""
+    pages = {"auth.login": ("auth/login.html", LoginForm), "auth.register": ("auth/register.html", RegisterForm),
+             "auth.request_password_reset": ("auth/reset_request.html", ResetRequestForm),
+             "auth.two_factor": ("auth/two_factor.html", TwoFactorForm)}
+    count_rate_limited()
+    if request.endpoint not in pages:
+        return render_template("errors/error.html", status=429, title="Too many attempts", message=RATE_LIMITED), 429
+    template, form_class = pages[request.endpoint]
+    form = form_class()
+    form.form_errors.append(RATE_LIMITED)
+    return render_template(template, form=form, next_url=safe_next(request.args.get("next"))), 429

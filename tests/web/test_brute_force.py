@@ -102,3 +102,30 @@ def test_without_redis_sign_in_still_works(app, client, make):
         assert client.post("/login", data={"email": user.email, "password": user.password}).status_code == 303
     finally:
         app.config["REDIS_URL"] = saved
+
+
+def test_a_rate_limited_sign_in_shows_the_form_with_the_reason_and_retry_after(app, client, make):
+    user = make.user("agent")
+    app.config["LOGIN_RATE_LIMIT"] = "2 per minute"
+    try:
+        for _ in range(2):
+            _fail(client, user.email, ip="198.51.100.77")
+        limited = _fail(client, user.email, ip="198.51.100.77")
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = "1000 per minute"
+    html = limited.get_data(as_text=True)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert 'id="email"' in html and "Too many attempts in a short time" in html  # the sign-in form, with why
+    assert user.email in html  # what they typed is kept
+
+
+def test_registration_over_its_limit_keeps_the_form(app, client):
+    app.config["REGISTER_RATE_LIMIT"] = "1 per hour"
+    try:
+        data = {"name": "Ann", "email": "ann@example.com", "password": "x", "confirm": "x"}
+        client.post("/register", data=data)
+        limited = client.post("/register", data=data)
+    finally:
+        app.config["REGISTER_RATE_LIMIT"] = "3 per 60 minutes"
+    assert limited.status_code == 429 and "Create an account" in limited.get_data(as_text=True)
+    assert "Too many attempts" in limited.get_data(as_text=True)
