@@ -6,7 +6,7 @@ for the changes that matter (the password itself and two-factor).
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from portal.account import bp
@@ -16,7 +16,6 @@ from portal.htmx import form_done, form_refused
 from portal.services import sessions, two_factor, users
 from portal.services.errors import ServiceError, ValidationFailed
 
-ENROL = "2fa_enrol_secret"  # the secret being set up, kept in the (signed) session until confirmed
 # Where a person whose role must use two-factor may go before they have turned it on.
 OPEN_WHILE_ENROLLING = {"account.security", "account.setup_two_factor", "auth.logout", "auth.login", "static",
                         "health.health", "health.live", "health.ready"}
@@ -80,20 +79,18 @@ def setup_two_factor():
     """Show a new secret as a QR code; turn two-factor on once a code from it and the password match."""
     if current_user.totp_enabled_at is not None:
         return redirect(_back())
-    secret = session.get(ENROL) or two_factor.new_secret()
-    session[ENROL] = secret
+    secret = two_factor.pending_secret(current_user)
     form = EnableTwoFactorForm()
     status = 200
     if form.validate_on_submit():
         try:
-            codes = two_factor.enable(current_user, secret, form.code.data, form.password.data)
+            codes = two_factor.enable(current_user, form.code.data, form.password.data)
         except ValidationFailed as exc:
             place_errors(form, exc)
             status = 422
         except ServiceError as exc:
             return form_refused(exc, _back())
         else:
-            session.pop(ENROL, None)
             # Shown once, now; only their hashes are kept.
             return render_template("account/recovery_codes.html", codes=codes)
     elif request.method == "POST":

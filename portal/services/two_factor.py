@@ -36,8 +36,18 @@ RECOVERY_CODES = 10
 CODE_RE_DIGITS = 6
 
 
-def new_secret() -> str:
-    return pyotp.random_base32()
+def pending_secret(user: User) -> str:
+    """The secret being set up for `user`: kept on the account (never in the browser's cookie) while
+    two-factor is still off, made on first need; the same one until it is confirmed."""
+    if user.totp_enabled_at is None and user.totp_secret:
+        return user.totp_secret
+    with unit_of_work():
+        locked = db.session.get(User, user.id, with_for_update=True, populate_existing=True)
+        if locked.totp_enabled_at is not None:
+            raise Conflict("Two-factor sign-in is already on for this account.")
+        if not locked.totp_secret:
+            locked.totp_secret = pyotp.random_base32()
+        return locked.totp_secret
 
 
 def provisioning_uri(user: User, secret: str) -> str:
@@ -91,18 +101,18 @@ def _require_password(user: User, password: str) -> None:
         raise ValidationFailed({"password": "That is not your password."})
 
 
-def enable(user: User, secret: str, code: str, password: str) -> list[str]:
+def enable(user: User, code: str, password: str) -> list[str]:
     """Turn two-factor on with the secret shown at enrolment; returns the recovery codes (shown once)."""
     _require_password(user, password)
-    step = _matching_step(secret, _normalise(code), None)
-    if step is None:
-        count_auth_failure("2fa", "invalid_code")
-        raise ValidationFailed({"code": "That code does not match. Type the 6 digits your app shows now."})
     with unit_of_work():
         locked = db.session.get(User, user.id, with_for_update=True, populate_existing=True)
         if locked.totp_enabled_at is not None:
             raise Conflict("Two-factor sign-in is already on for this account.")
-        locked.totp_secret, locked.totp_enabled_at, locked.totp_last_step = secret, utcnow(), step
+        step = _matching_step(locked.totp_secret, _normalise(code), None) if locked.totp_secret else None
+        if step is None:
+            count_auth_failure("2fa", "invalid_code")
+            raise ValidationFailed({"code": "That code does not match. Type the 6 digits your app shows now."})
+        locked.totp_enabled_at, locked.totp_last_step = utcnow(), step
         codes = _new_recovery_codes(locked)
         ended = sessions.end_all(locked.id, "2fa_enabled", keep_id=sessions.current_id())
         audit.record(locked, "user.2fa_enabled", "user", locked.id, None, {"other_sessions_ended": ended})
