@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, browser, live_server, sign_in  # noqa: F401 - fixtures
+from tests.browser.conftest import sign_in
 from tests.security.helpers import EVERY, HX_ON, SCRIPT, TITLE
+from tests.web.conftest import make  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.browser
+# Here, not in tests/security: one Playwright per test session (a second sync_playwright cannot start
+# while the browser journeys' one runs), and the web fixtures come from tests/web via tests/browser.
 
 
 @pytest.fixture()
-def page(app, browser, live_server):  # noqa: F811 - the browser fixtures above
+def page(app, browser, live_server):
     """A page on the live portal with CSRF on, as in production; JavaScript errors fail the test."""
     app.config["WTF_CSRF_ENABLED"] = True
     context = browser.new_context(base_url=live_server)
@@ -23,7 +28,7 @@ def page(app, browser, live_server):  # noqa: F811 - the browser fixtures above
     assert not errors, errors
 
 
-def test_browser_hostile_request_fires_no_dialog_and_adds_no_element(app, make, page):
+def test_browser_hostile_request_fires_no_dialog_and_adds_no_element(app, make, page):  # noqa: F811 - the fixture imported above
     agent = make.user("agent", name="Alex " + SCRIPT)
     requester = make.user("requester", name="Rita " + HX_ON[:60])
     req = make.request(requester, title=TITLE, description=EVERY)
