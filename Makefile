@@ -11,7 +11,7 @@ METRICS_DIR = $(or $(PROMETHEUS_MULTIPROC_DIR),$(or $(INSTANCE_DIR),$(CURDIR)/in
 # config reads it outside production unless BACKUP_PASSPHRASE(_FILE) is set). Production sets its own.
 DEV_PASSPHRASE = $(or $(INSTANCE_DIR),$(CURDIR)/instance)/backup.passphrase
 
-.PHONY: run test test-browser lint stop bench bench-export bench-backup clean-instance
+.PHONY: run test test-browser lint stop bench bench-export bench-backup bench-seed bench-explain clean-instance
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +61,11 @@ bench-export: $(VENV)/.dev-installed
 ## bench-backup: the encrypted backup benchmark (1,000,000 requests beside pg_dump | gzip; see bench/RESULTS.md)
 bench-backup: $(VENV)/.dev-installed
 	$(BIN)/python bench/backup.py
+
+## bench-seed: empty and seed the bench database (REQUESTS=1000000; BENCH_DATABASE_URL or embedded portal_bench)
+bench-seed: $(VENV)/.dev-installed
+	$(BIN)/python bench/seed.py --requests $(or $(REQUESTS),1000000)
+
+## bench-explain: EXPLAIN (ANALYZE, BUFFERS) of the slow pages' SQL at 100,000 and 1,000,000 requests (see bench/RESULTS.md)
+bench-explain: $(VENV)/.dev-installed
+	$(BIN)/python bench/explain.py --requests-sizes 100000,1000000

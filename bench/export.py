@@ -1,7 +1,7 @@
 """Benchmark of the CSV export: the real job in a real RQ worker beside PostgreSQL's own COPY.
 
 Uses the database of bench/sla_check.py (the embedded PostgreSQL's `portal_bench`, or
-BENCH_DATABASE_URL) and its seeding: 1,000,000 requests with SLA clocks, seeded with COPY unless the
+BENCH_DATABASE_URL) and bench/seed.py's seeding: 1,000,000 requests with SLA clocks, seeded with COPY unless the
 same size and seed is already there (`--reuse`, the default here). Migrations are run to head
 first. Redis database 10 of the embedded Redis carries the export jobs and is emptied at the end.
 
@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-import sla_check  # noqa: E402 - bench/sla_check.py: the seeding and helpers this bench shares
+import seed as seeding  # noqa: E402 - bench/seed.py: the data generator, COPY seeding and database helpers
+import sla_check  # noqa: E402 - bench/sla_check.py: machine notes and the results writer
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 REDIS_DB = 10
@@ -111,14 +112,14 @@ def prepare(args: argparse.Namespace) -> tuple[str, str, str, str]:
 
     database_url, _, where = sla_check.service_urls()
     redis_url = embedded.ensure_redis(ROOT / "instance") + f"?db={REDIS_DB}"
-    meta = sla_check.seeded_meta(database_url)
+    meta = seeding.seeded_meta(database_url)
     wanted = {"requests": args.requests, "open": args.open, "seed": args.seed}
     if meta and {k: meta.get(k) for k in wanted} == wanted and not args.reseed:
-        seed_text = f"re-used the data bench/sla_check.py seeded for `now` = {meta['now']}"
+        seed_text = f"re-used the data seeded for `now` = {meta['now']}"
         log(seed_text)
     else:
-        log("emptying the schema, migrating and seeding with bench/sla_check.py's generator")
-        sla_check.empty_database(database_url)
+        log("emptying the schema, migrating and seeding with bench/seed.py's generator (core tables)")
+        seeding.empty_database(database_url)
         app = sla_check.make_app(database_url, redis_url)
         with app.app_context():
             from flask_migrate import upgrade
@@ -128,7 +129,7 @@ def prepare(args: argparse.Namespace) -> tuple[str, str, str, str]:
 
             db.engine.dispose()
         seed_args = argparse.Namespace(requests=args.requests, open=args.open, seed=args.seed, chunk=args.chunk)
-        seeded = sla_check.seed(database_url, seed_args, datetime.now(UTC).replace(microsecond=0))
+        seeded = seeding.seed(database_url, seed_args, datetime.now(UTC).replace(microsecond=0))
         seed_text = f"seeded in this run: {seeded['total_s']:.0f} s (COPY + VACUUM ANALYZE)"
         log(seed_text)
     app = sla_check.make_app(database_url, redis_url)
@@ -159,7 +160,7 @@ def export_sql(app) -> str:
 
 
 def time_psql_copy(database_url: str, sql: str, out: Path) -> tuple[float, int]:
-    command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", sla_check._dsn(database_url), "-c",
+    command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", seeding.dsn(database_url), "-c",
                f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true, ENCODING 'UTF8')"]
     with open(out, "wb") as fh:
         started = time.perf_counter()

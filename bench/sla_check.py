@@ -2,7 +2,7 @@
 
 Runs against its own database only: the embedded PostgreSQL's `portal_bench` database (default)
 or BENCH_DATABASE_URL. The schema of that database is dropped, rebuilt by the Alembic migrations
-(as tests/conftest.py does) and seeded with PostgreSQL COPY; Redis database 9 of the embedded
+(as tests/conftest.py does) and seeded with PostgreSQL COPY by bench/seed.py; Redis database 9 of the embedded
 Redis is only handed to create_app() and never written.
 
     .venv/bin/python bench/sla_check.py                               # 1,000,000 / 100,000 / 10,000
@@ -20,12 +20,9 @@ Results go to stdout and to a section of bench/RESULTS.md (replaced when re-run 
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import math
 import os
 import platform
-import random
 import re
 import shlex
 import statistics
@@ -35,27 +32,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "RESULTS.md"
-BENCH_DB = "portal_bench"
-BENCH_REDIS_DB = 9
-REFUSED_DATABASES = {"portal", "postgres", "template0", "template1"}
+sys.path.insert(0, str(ROOT / "bench"))
 
-CATEGORIES = ("hardware", "software", "network", "access", "other")
-CATEGORY_WEIGHTS = (25, 35, 15, 15, 10)
-PRIORITIES = ("low", "medium", "high", "critical")
-PRIORITY_WEIGHTS = (30, 40, 22, 8)
-# (response hours, resolution hours) per priority; the same for every category, 24x7 calendar.
-TARGET_HOURS = {"low": (24, 120), "medium": (8, 72), "high": (4, 24), "critical": (1, 4)}
-OPEN_STATUSES = ("open", "in_progress", "waiting_on_customer")
-OPEN_STATUS_WEIGHTS = (45, 35, 20)
-HISTORY_DAYS = 730
-RECENT_OPEN_SHARE = 0.7      # among the most recent requests, this share is still open
-RESPONDED_SHARE = 0.9        # open requests that already had a first response
-AT_RISK_PERCENT = 75
-N_ADMINS, N_MANAGERS, N_AGENTS, N_REQUESTERS = 1, 2, 10, 200
+# The data and the database helpers live in bench/seed.py; the names below are used here and by export.py/backup.py.
+from seed import (  # noqa: E402
+    bench_database_url,
+    connect,
+    empty_database,
+    make_app,
+    seed,
+    seeded_meta,
+)
+from seed import redact as _redact  # noqa: E402
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+BENCH_REDIS_DB = 9
 
 # The rows the breach UPDATEs of portal/services/sla/checks.py (_BREACH_SQL) touch, as plain SELECTs.
 BARE_BREACH_SQL = {
@@ -113,310 +106,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def service_urls() -> tuple[str, str, str]:
-    """(database URL, Redis URL, description of the database) — never the portal's own."""
+    """(database URL, Redis URL, description of the database) — never the portal's own (bench/seed.py refuses it)."""
     from portal import embedded
 
-    instance_dir = ROOT / "instance"
-    database_url = os.environ.get("BENCH_DATABASE_URL")
-    if database_url:
-        where = f"BENCH_DATABASE_URL ({_redact(database_url)})"
-    else:
-        database_url = embedded.ensure_postgres(instance_dir, database=BENCH_DB)
-        where = f"embedded PostgreSQL, database {BENCH_DB}"
-    name = _database_name(database_url)
-    if name in REFUSED_DATABASES or database_url == os.environ.get("DATABASE_URL"):
-        sys.exit(f"refusing to empty database {name!r}: the benchmark drops its schema; use a scratch database")
-    redis_url = embedded.ensure_redis(instance_dir) + f"?db={BENCH_REDIS_DB}"
+    database_url, where = bench_database_url()
+    redis_url = embedded.ensure_redis(ROOT / "instance") + f"?db={BENCH_REDIS_DB}"
     return database_url, redis_url, where
-
-
-def _database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/") or "?"
-
-
-def _redact(url: str) -> str:
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
-
-
-def _dsn(database_url: str) -> str:
-    from portal import sqlalchemy_url
-
-    return sqlalchemy_url(database_url).replace("postgresql+psycopg2://", "postgresql://")
-
-
-def connect(database_url: str, autocommit: bool = False):
-    import psycopg2
-
-    conn = psycopg2.connect(_dsn(database_url))
-    conn.autocommit = autocommit
-    return conn
-
-
-def empty_database(database_url: str) -> None:
-    """Drop every table so the migrations start from nothing (as tests/conftest.py does)."""
-    conn = connect(database_url, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        conn.close()
-
-
-def make_app(database_url: str, redis_url: str):
-    from portal import create_app
-
-    return create_app({"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "bench-only"})
-
-
-# ---------------------------------------------------------------- data generation
-
-def _ts(epoch: float | None) -> str:
-    if epoch is None:
-        return r"\N"
-    return datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
-def _b(value: bool | None) -> str:
-    return r"\N" if value is None else ("t" if value else "f")
-
-
-def _n(value: Any) -> str:
-    return r"\N" if value is None else str(value)
-
-
-def _json(value: dict) -> str:
-    return json.dumps(value, separators=(",", ":")).replace("\\", "\\\\")
-
-
-class Generator:
-    """Deterministic rows for users, requests, metrics and events, chunk by chunk."""
-
-    def __init__(self, args: argparse.Namespace, now: datetime):
-        self.rng = random.Random(args.seed)
-        self.n = args.requests
-        self.now = now.timestamp()
-        self.first = self.now - HISTORY_DAYS * 86400
-        self.last = self.now - 600
-        recent = min(self.n, math.ceil(args.open / RECENT_OPEN_SHARE))
-        self.open_ids = set(self.rng.sample(range(self.n - recent + 1, self.n + 1), args.open))
-        self.event_id = 0
-        self.counts = {"service_request": 0, "sla_metric": 0, "sla_event": 0, "breached_targets": 0}
-        self.first_requester = 1 + N_ADMINS + N_MANAGERS + N_AGENTS
-        self.agents = range(1 + N_ADMINS + N_MANAGERS, self.first_requester)
-
-    @staticmethod
-    def definition_id(category: str, priority: str) -> int:
-        return 1 + CATEGORIES.index(category) * len(PRIORITIES) + PRIORITIES.index(priority)
-
-    def users(self) -> str:
-        out = io.StringIO()
-        created = _ts(self.first - 86400)
-        roles = ["admin"] * N_ADMINS + ["manager"] * N_MANAGERS + ["agent"] * N_AGENTS + ["requester"] * N_REQUESTERS
-        for uid, role in enumerate(roles, start=1):
-            out.write(f"{uid}\t{role}{uid}@bench.invalid\tBench {role.title()} {uid}\t"
-                      f"$argon2id$bench-not-a-real-hash\t{role}\tt\t1\t{created}\t\\N\n")
-        return out.getvalue()
-
-    def chunk(self, start: int, stop: int) -> tuple[str, str, str]:
-        """Rows for request ids start..stop-1: (service_request, sla_metric, sla_event) COPY text."""
-        requests, metrics, events = io.StringIO(), io.StringIO(), io.StringIO()
-        for rid in range(start, stop):
-            self._one(rid, requests, metrics, events)
-        return requests.getvalue(), metrics.getvalue(), events.getvalue()
-
-    def _event(self, out: io.StringIO, rid: int, kind: str, target: str | None, at: float, detail: dict) -> None:
-        self.event_id += 1
-        self.counts["sla_event"] += 1
-        out.write(f"{self.event_id}\t{rid}\t{kind}\t{_n(target)}\t{_ts(at)}\t\\N\t{_json(detail)}\n")
-
-    def _one(self, rid: int, requests: io.StringIO, metrics: io.StringIO, events: io.StringIO) -> None:
-        rng, now = self.rng, self.now
-        created = self.first + (self.last - self.first) * (rid - 1) / max(1, self.n - 1) + rng.uniform(0, 30)
-        category = rng.choices(CATEGORIES, CATEGORY_WEIGHTS)[0]
-        priority = rng.choices(PRIORITIES, PRIORITY_WEIGHTS)[0]
-        rh, sh = TARGET_HOURS[priority]
-        rwin, swin = rh * 3600.0, sh * 3600.0
-        m: dict[str, Any] = dict.fromkeys((
-            "response_due_at", "resolution_due_at", "response_warn_at", "resolution_warn_at", "responded_at",
-            "resolved_at", "paused_since", "response_sla_met", "resolution_sla_met", "response_at_risk_at",
-            "resolution_at_risk_at", "response_breached_at", "resolution_breached_at", "breach_type"))
-        m["paused_seconds"] = 0
-        closed_at = None
-        if rid in self.open_ids:
-            status = rng.choices(OPEN_STATUSES, OPEN_STATUS_WEIGHTS)[0]
-            self._open_clock(m, status, created, rwin, swin)
-            updated = max(created, m["responded_at"] or created, m["paused_since"] or created)
-        else:
-            self._finished_clock(m, created, rwin, swin)
-            resolved = m["resolved_at"]
-            closed_at = resolved + rng.uniform(86400, 3 * 86400)
-            if closed_at > now - 60 or rng.random() < 0.15:
-                status, closed_at = "resolved", None
-            else:
-                status = "closed"
-            updated = closed_at or resolved
-        response_breached, resolution_breached = m["response_breached_at"], m["resolution_breached_at"]
-        is_breached = response_breached is not None or resolution_breached is not None
-        if is_breached:
-            m["breach_type"] = ("both" if response_breached and resolution_breached
-                                else "response" if response_breached else "resolution")
-        requester = self.first_requester + rng.randrange(N_REQUESTERS)
-        assignee = self.agents[rng.randrange(len(self.agents))] if status != "open" or rng.random() < 0.3 else None
-        definition = self.definition_id(category, priority)
-        requests.write("\t".join((
-            str(rid), f"Bench request {rid}: {category} issue", f"Generated by bench/sla_check.py for request {rid}.",
-            category, priority, status, str(requester), _n(assignee), _ts(created), _ts(updated),
-            _ts(m["responded_at"]), _ts(m["resolved_at"]), _ts(closed_at))) + "\n")
-        metrics.write("\t".join((
-            str(rid), str(rid), str(definition), r"\N", f"{rh}.00", f"{sh}.00", str(AT_RISK_PERCENT),
-            "{waiting_on_customer}", _ts(created),
-            _ts(m["response_due_at"]), _ts(m["resolution_due_at"]), _ts(m["response_warn_at"]),
-            _ts(m["resolution_warn_at"]), _ts(m["responded_at"]), _ts(m["resolved_at"]), str(m["paused_seconds"]),
-            _ts(m["paused_since"]), _b(m["response_sla_met"]), _b(m["resolution_sla_met"]),
-            _ts(m["response_at_risk_at"]), _ts(m["resolution_at_risk_at"]), _ts(response_breached),
-            _ts(resolution_breached), _b(is_breached), _n(m["breach_type"]), status, _ts(created),
-            _ts(updated))) + "\n")
-        self.counts["service_request"] += 1
-        self.counts["sla_metric"] += 1
-        self._event(events, rid, "started", None, created,
-                    {"definition_id": definition, "response_hours": float(rh), "resolution_hours": float(sh)})
-        for target in ("response", "resolution"):
-            breached_at = m[f"{target}_breached_at"]
-            if breached_at is not None:
-                due = m[f"{target}_due_at"]   # as the check / the clock record it: overdue when marked
-                self._event(events, rid, "breached", target, breached_at,
-                            {"due_at": _ts(due), "hours_overdue": round((breached_at - due) / 3600, 2)})
-                self.counts["breached_targets"] += 1
-
-    def _finished_clock(self, m: dict[str, Any], created: float, rwin: float, swin: float) -> None:
-        """Resolved or closed: both targets met on time or late (a late one was breached once)."""
-        rng, limit = self.rng, self.now - 60
-        responded = min(created + rwin * rng.expovariate(2.5), limit)        # ~8% late
-        resolved = min(max(responded, created + swin * rng.expovariate(2.3)), limit)  # ~10% late
-        m["responded_at"], m["resolved_at"] = responded, resolved
-        for target, window, done in (("response", rwin, responded), ("resolution", swin, resolved)):
-            due, warn = created + window, created + window * AT_RISK_PERCENT / 100
-            m[f"{target}_due_at"], m[f"{target}_warn_at"] = due, warn
-            check_lag = rng.uniform(1, 60)   # the periodic check runs every minute
-            if done > warn + check_lag:
-                m[f"{target}_at_risk_at"] = warn + check_lag
-            late = done > due
-            m[f"{target}_sla_met"] = not late
-            if late:   # flagged by the periodic check, or by the clock when the target was met late
-                m[f"{target}_breached_at"] = min(due + check_lag, done)
-
-    def _open_clock(self, m: dict[str, Any], status: str, created: float, rwin: float, swin: float) -> None:
-        """Still open: nothing due before `now` (due times in the future, or NULL while paused)."""
-        rng, now = self.rng, self.now
-        responded = created + rwin * rng.uniform(0.05, 0.95)
-        if rng.random() >= RESPONDED_SHARE or responded > now - 30:
-            responded = None
-        if status == "waiting_on_customer":   # the open pause stops the clock: no resolution due time
-            paused_since = rng.uniform(max(created, responded or created, now - 5 * 86400), now - 60)
-            m["paused_since"] = paused_since
-            m["paused_seconds"] = int(now - paused_since)
-            if responded is not None and responded > paused_since:
-                responded = None
-            if responded is not None:
-                m["responded_at"], m["response_sla_met"] = responded, True
-                m["response_due_at"] = created + rwin
-                m["response_warn_at"] = created + rwin * AT_RISK_PERCENT / 100
-            return
-        if responded is not None:
-            m["responded_at"], m["response_sla_met"] = responded, True
-            m["response_due_at"] = response_due = created + rwin
-            m["response_warn_at"] = warn = created + rwin * AT_RISK_PERCENT / 100
-            if responded > warn + 60:
-                m["response_at_risk_at"] = warn + 60
-        else:   # running, due in the future (the clock was extended by earlier pauses)
-            m["response_due_at"] = response_due = now + rng.uniform(300, 48 * 3600)
-            m["response_warn_at"] = warn = response_due - rwin * (100 - AT_RISK_PERCENT) / 100
-            if warn <= now:
-                m["response_at_risk_at"] = max(warn, created)
-        resolution_due = max(now + rng.uniform(3600, 10 * 86400), response_due + swin - rwin)
-        m["resolution_due_at"] = resolution_due
-        m["resolution_warn_at"] = warn = resolution_due - swin * (100 - AT_RISK_PERCENT) / 100
-        if warn <= now:
-            m["resolution_at_risk_at"] = max(warn, created)
-        m["paused_seconds"] = min(2**31 - 1, max(0, int(resolution_due - created - swin)))
-
-
-REQUEST_COLUMNS = ("id, title, description, category, priority, status, requester_id, assignee_id, created_at, "
-                   "updated_at, first_response_at, resolved_at, closed_at")
-METRIC_COLUMNS = ("id, request_id, definition_id, calendar_id, response_target_hours, resolution_target_hours, "
-                  "at_risk_percent, pause_statuses, started_at, response_due_at, resolution_due_at, "
-                  "response_warn_at, resolution_warn_at, responded_at, resolved_at, paused_seconds, paused_since, "
-                  "response_sla_met, resolution_sla_met, response_at_risk_at, resolution_at_risk_at, "
-                  "response_breached_at, resolution_breached_at, is_breached, breach_type, status, created_at, "
-                  "updated_at")
-EVENT_COLUMNS = "id, request_id, kind, target, at, actor_id, detail"
-USER_COLUMNS = "id, email, name, password_hash, role, active, session_version, created_at, last_login_at"
-
-
-def _copy(cur, table: str, columns: str, payload: str) -> None:
-    cur.copy_expert(f'COPY "{table}" ({columns}) FROM STDIN', io.StringIO(payload))
-
-
-def seed(database_url: str, args: argparse.Namespace, now: datetime) -> dict[str, Any]:
-    """COPY the rows in chunks, then VACUUM ANALYZE; returns timings and row counts."""
-    gen = Generator(args, now)
-    started = time.perf_counter()
-    conn = connect(database_url)
-    try:
-        with conn.cursor() as cur:
-            _copy(cur, "user", USER_COLUMNS, gen.users())
-            created = _ts(gen.first - 86400)
-            for category in CATEGORIES:
-                for priority in PRIORITIES:
-                    rh, sh = TARGET_HOURS[priority]
-                    cur.execute(
-                        "INSERT INTO sla_definition (id, category, priority, response_time_hours, "
-                        "resolution_time_hours, is_active, pause_statuses, at_risk_percent, created_at, updated_at) "
-                        "VALUES (%s, %s, %s, %s, %s, true, %s, %s, %s, %s)",
-                        (gen.definition_id(category, priority), category, priority, rh, sh,
-                         ["waiting_on_customer"], AT_RISK_PERCENT, created, created))
-            for start in range(1, args.requests + 1, args.chunk):
-                stop = min(args.requests + 1, start + args.chunk)
-                requests, metrics, events = gen.chunk(start, stop)
-                _copy(cur, "service_request", REQUEST_COLUMNS, requests)
-                _copy(cur, "sla_metric", METRIC_COLUMNS, metrics)
-                _copy(cur, "sla_event", EVENT_COLUMNS, events)
-                if (stop - 1) % (args.chunk * 4) == 0 or stop > args.requests:
-                    log(f"  seeded {stop - 1:,} / {args.requests:,} requests "
-                        f"({time.perf_counter() - started:.1f} s)")
-            for table in ("user", "sla_definition", "service_request", "sla_metric", "sla_event"):
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                            f"(SELECT max(id) FROM \"{table}\"))")
-            meta = {"requests": args.requests, "open": args.open, "seed": args.seed, "now": now.isoformat()}
-            cur.execute("COMMENT ON TABLE sla_metric IS %s", ("bench/sla_check.py " + json.dumps(meta),))
-        conn.commit()
-    finally:
-        conn.close()
-    copied = time.perf_counter() - started
-    conn = connect(database_url, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("VACUUM (ANALYZE)")
-    finally:
-        conn.close()
-    total = time.perf_counter() - started
-    return {"copy_s": copied, "vacuum_s": total - copied, "total_s": total, "counts": gen.counts}
-
-
-def seeded_meta(database_url: str) -> dict[str, Any] | None:
-    """The size, seed and `now` of an earlier seed in this database, if any."""
-    conn = connect(database_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('public.sla_metric') IS NOT NULL")
-            if not cur.fetchone()[0]:
-                return None
-            cur.execute("SELECT obj_description('sla_metric'::regclass, 'pg_class')")
-            comment = cur.fetchone()[0] or ""
-    finally:
-        conn.close()
-    prefix = "bench/sla_check.py "
-    return json.loads(comment[len(prefix):]) if comment.startswith(prefix) else None
 
 
 # ---------------------------------------------------------------- timing
