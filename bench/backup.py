@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 import export  # noqa: E402 - bench/export.py: prepare() (seed or re-use, migrate) and run_watched()
+import seed as seeding  # noqa: E402 - bench/seed.py: the data-set options
 import sla_check  # noqa: E402 - bench/sla_check.py: database, machine notes, the results writer
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -61,12 +62,8 @@ AIM_OVERHEAD = 0.40
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=1_000_000)
-    parser.add_argument("--open", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=20261129)
-    parser.add_argument("--chunk", type=int, default=50_000)
+    seeding.add_data_arguments(parser)
     parser.add_argument("--repeat", type=int, default=3, help="timed repetitions of a. and b. (alternating)")
-    parser.add_argument("--reseed", action="store_true", help="seed again even if the same data is there")
     parser.add_argument("--profile", action="store_true",
                         help="one more, untimed run of b. under cProfile; its top functions are reported")
     parser.add_argument("--results", type=Path, default=RESULTS)

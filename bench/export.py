@@ -48,12 +48,8 @@ MANAGER_ID = 2  # sla_check seeds user 1 as admin, 2-3 as managers
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=1_000_000)
-    parser.add_argument("--open", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=20261129)
-    parser.add_argument("--chunk", type=int, default=50_000)
+    seeding.add_data_arguments(parser)
     parser.add_argument("--repeat", type=int, default=3, help="timed repetitions of a. and b.")
-    parser.add_argument("--reseed", action="store_true", help="seed again even if the same data is there")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-results", action="store_true")
     return parser.parse_args(argv)

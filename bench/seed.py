@@ -80,6 +80,15 @@ EXEMPTION_SHARE = 0.01
 OPEN_BREACHED_SHARE = 0.08   # open requests whose response or resolution target already breached
 
 
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that name a seeded data set (the benches that re-use one share them)."""
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--open", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument("--chunk", type=int, default=50_000)
+    parser.add_argument("--reseed", action="store_true", help="seed again even if the same data is there")
+
+
 def log(message: str) -> None:
     print(message, flush=True)
 
