@@ -11,7 +11,7 @@ METRICS_DIR = $(or $(PROMETHEUS_MULTIPROC_DIR),$(or $(INSTANCE_DIR),$(CURDIR)/in
 # config reads it outside production unless BACKUP_PASSPHRASE(_FILE) is set). Production sets its own.
 DEV_PASSPHRASE = $(or $(INSTANCE_DIR),$(CURDIR)/instance)/backup.passphrase
 
-.PHONY: run test test-browser lint stop bench bench-export bench-backup bench-seed bench-explain clean-instance
+.PHONY: run test test-browser lint stop bench bench-export bench-backup bench-seed bench-explain bench-load clean-instance
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,15 @@ run: $(VENV)/.run-installed
 	   $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(32))" > "$(DEV_PASSPHRASE)")
 	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
-## test: the whole suite on real PostgreSQL and Redis (embedded, or TEST_DATABASE_URL / TEST_REDIS_URL)
+# pytest-xdist workers for `make test`, each on a database and a Redis database of its own (see README,
+# Tests); 3 measured quickest on this 2-core machine (much of the time is waiting on PostgreSQL, subprocesses
+# and the browser). TEST_WORKERS=0 (or PYTEST_ARGS="-n 0") runs serially.
+# --dist loadfile keeps each file on one worker, so module fixtures (backup drill, roles) are built once.
+TEST_WORKERS ?= 3
+
+## test: the whole suite on real PostgreSQL and Redis (embedded, or TEST_DATABASE_URL / TEST_REDIS_URL), in parallel
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -69,3 +75,7 @@ bench-seed: $(VENV)/.dev-installed
 ## bench-explain: EXPLAIN (ANALYZE, BUFFERS) of the slow pages' SQL at 100,000 and 1,000,000 requests (see bench/RESULTS.md)
 bench-explain: $(VENV)/.dev-installed
 	$(BIN)/python bench/explain.py --requests-sizes 100000,1000000
+
+## bench-load: the portal under gunicorn with locust, 20 users then 1, 60 s each (BENCH_DATABASE_URL or embedded portal_bench; see bench/README.md)
+bench-load: $(VENV)/.dev-installed
+	$(BIN)/python bench/load.py $(LOAD_ARGS)

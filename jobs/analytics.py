@@ -39,3 +39,13 @@ def calculate_trends(days: int | None = None) -> dict:
         summary = reports.calculate_trends(days)
     record_meta(**summary)
     return summary
+
+
+def refresh_sla_rollup() -> dict:
+    """Recount the SLA report rollups' dirty days (every 5 minutes; reports are exact meanwhile)."""
+    from portal.services import sla_rollup
+
+    with app_context():
+        summary = sla_rollup.refresh()
+    record_meta(**summary)
+    return summary

@@ -43,6 +43,11 @@ def create_app(config: dict | None = None) -> Flask:
     settings.update(config or {})
     resolve_service_urls(settings)
     settings["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(settings["DATABASE_URL"])
+    if settings.get("DATABASE_REPLICA_URL"):
+        from portal.replica import REPLICA_BIND, replica_bind
+
+        settings["SQLALCHEMY_BINDS"] = {REPLICA_BIND: replica_bind(settings["DATABASE_REPLICA_URL"],
+                                                                   settings["SQLALCHEMY_ENGINE_OPTIONS"])}
     if not settings.get("RATELIMIT_STORAGE_URI"):
         settings["RATELIMIT_STORAGE_URI"] = _limiter_storage(settings["REDIS_URL"])
     app.config.update(settings)

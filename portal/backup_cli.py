@@ -122,7 +122,7 @@ def restore_command(file: str, yes: bool, database_url: str | None) -> None:
 
     path = _file(file)
     secret = _secret()
-    url = database_url or current_app.config["DATABASE_URL"]
+    url = database_url or backups.database_url()
     label = make_url(url).render_as_string(hide_password=True)
     try:
         others = backups.other_sessions(url)

@@ -122,7 +122,8 @@ def worker_command(queues: str | None, burst: bool, concurrency: int) -> None:
     # Workers fork a process per job (and the pool forks workers): leave them no database
     # connections of ours to share.
     db.session.remove()
-    db.engine.dispose()
+    for engine in db.engines.values():  # the primary's, and the read replica's when there is one
+        engine.dispose()
     if concurrency > 1:
         WorkerPool(names, connection=connection, num_workers=concurrency,
                    worker_class=PortalWorker).start(burst=burst)

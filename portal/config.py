@@ -97,6 +97,16 @@ def _networks(env: dict[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _postgres_url(env: dict[str, str], name: str) -> str | None:
+    """An optional PostgreSQL URL; refused at start when it is not one (rather than at the first job)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("postgresql://", "postgres://", "postgresql+psycopg2://")):
+        raise ConfigError(f"{name} must be a PostgreSQL URL (postgresql://user:pass@host:5432/portal)")
+    return raw
+
+
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = (env.get(name) or "").strip().lower()
     if raw == "":
@@ -146,6 +156,10 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "INSTANCE_DIR": str(instance_dir),
         "DATABASE_URL": env.get("DATABASE_URL") or None,
         "REDIS_URL": env.get("REDIS_URL") or None,
+        # A read replica for read-only work (exports, reports, SLA statistics; portal/replica.py).
+        "DATABASE_REPLICA_URL": _postgres_url(env, "DATABASE_REPLICA_URL"),
+        # Where backups and restores connect when DATABASE_URL goes through a transaction pooler.
+        "DATABASE_DIRECT_URL": _postgres_url(env, "DATABASE_DIRECT_URL"),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "SQLALCHEMY_ENGINE_OPTIONS": {
             "pool_size": _int(env, "DB_POOL_SIZE", 20),

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+
+from markupsafe import Markup, escape
+
+# Search matches are marked with these private-use characters by the database (ts_headline); the
+# `highlight` filter escapes the text and turns each pair into <mark>.
+MARK_START, MARK_END = "\ue000", "\ue001"
 
 
 def format_datetime(value: datetime | None) -> str:
@@ -81,3 +88,21 @@ def format_cron(cron: str) -> str:
         when = "every night" if hour < 6 or hour >= 22 else "every day"
         return f"{when} at {hour:02d}:{minute:02d} UTC"
     return f"on the cron line “{cron}” (UTC)"
+
+
+def highlight_marks(value: str) -> Markup:
+    """Search-highlighted text (services.requests.queries.highlights) as HTML: escaped, each marked
+    run in <mark>; a mark character the text itself contained is dropped, never turned into markup."""
+    out, open_mark = [], False
+    for part in re.split(f"([{MARK_START}{MARK_END}])", value or ""):
+        if part == MARK_START and not open_mark:
+            out.append(Markup("<mark>"))
+            open_mark = True
+        elif part == MARK_END and open_mark:
+            out.append(Markup("</mark>"))
+            open_mark = False
+        elif part not in (MARK_START, MARK_END):
+            out.append(escape(part))
+    if open_mark:
+        out.append(Markup("</mark>"))
+    return Markup("").join(out)

@@ -1,11 +1,15 @@
-"""HTMX helpers: detect HTMX requests, render a page or its partial, redirect the HTMX way."""
+"""HTMX helpers: detect HTMX requests, render a page or its partial, redirect the HTMX way, and
+let an unchanged poll answer 304."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
+from functools import wraps
 
-from flask import Response, flash, redirect, render_template, request
+from flask import Response, flash, make_response, redirect, render_template, request
+from flask_login import current_user
 from markupsafe import escape
 
 from portal.services.errors import NotFound
@@ -99,3 +103,56 @@ def form_refused(exc, redirect_url: str, partial: str | None = None, context: di
         return redirect_to(redirect_url)
     return render_with_oob(partial, {**(context or {}), "message": message, "ok": False, "refusal": exc}, oob,
                            status=exc.status, title=title)
+
+
+# ---------------------------------------------------------------- polls that find nothing new
+
+# Every other response is no-store (portal/web.py). A polled partial is instead kept by the browser
+# and revalidated on every poll, which is what lets an unchanged one come back as a bodiless 304.
+# Safe because: `private` keeps it out of shared caches (it is one signed-in user's view);
+# `no-cache` means the browser must ask us before every use, so the copy is never shown without a
+# check (a signed-out or demoted user gets the 401/403, never the copy); the ETag covers the user
+# and every byte of the body, so a 304 is only ever "exactly what you already have"; and
+# `Vary: HX-Request, Cookie` keeps it apart from the full page at the same URL and from another
+# session's copy. Full pages and anything carrying a CSRF token are never kept (`_keepable`).
+POLL_CACHE_CONTROL = "private, no-cache"
+
+
+def _keepable(body: bytes) -> bool:
+    """Whether a browser may keep this body (revalidated): a partial without a CSRF token in it."""
+    return not body[:64].lstrip().lower().startswith(b"<!doctype") and b"csrf_token" not in body \
+        and b"X-CSRFToken" not in body
+
+
+def poll_etag(response: Response) -> str:
+    """A weak ETag for a partial as this user sees it: a hash of the user and the body.
+
+    A hash of what was rendered, not a stamp of what changed: exact for free, including the
+    time-dependent text ("3 h overdue", "in 25 min") that moves with the clock and not the data.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{getattr(current_user, 'id', None) or '-'}\n".encode())
+    digest.update(response.get_data())
+    return digest.hexdigest()
+
+
+def revalidated_poll(view: Callable) -> Callable:
+    """Decorate a route that HTMX polls: its partial gets an ETag and a matching If-None-Match a 304.
+
+    Only partials answered 200 to htmx GETs are touched: a full page at the same URL (a plain visit,
+    or htmx asking for it, e.g. for another target or a history restore) and anything with a CSRF
+    token in it stay no-store. The browser's own cache sends If-None-Match and turns the 304 back
+    into the body it kept, so htmx sees the usual 200 and the poll code needs nothing.
+    """
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        response = make_response(view(*args, **kwargs))
+        if request.method != "GET" or not is_htmx() or response.status_code != 200 or response.is_streamed \
+                or not _keepable(response.get_data()):
+            return response
+        response.set_etag(poll_etag(response), weak=True)
+        response.headers["Cache-Control"] = POLL_CACHE_CONTROL
+        response.vary.update(("HX-Request", "Cookie"))
+        return response.make_conditional(request)
+
+    return wrapper

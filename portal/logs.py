@@ -166,8 +166,8 @@ def _in_job() -> bool:
 def configure(config: dict) -> None:
     """Send the root logger's lines, as JSON, to stdout and the LOG_DIR files (once per process)."""
     root = logging.getLogger()
-    if getattr(root, _CONFIGURED, None) == config.get("LOG_DIR"):
-        return
+    if hasattr(root, _CONFIGURED) and getattr(root, _CONFIGURED) == config.get("LOG_DIR"):
+        return  # (LOG_DIR may be None: stdout only; an unconfigured root has no mark at all)
     for handler in [h for h in root.handlers if getattr(h, _CONFIGURED, False)]:
         root.removeHandler(handler)
         handler.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from portal.services.errors import ValidationFailed
@@ -71,12 +71,21 @@ def page_args(args: Any, default_per_page: int, strict: bool = False,
 
 @dataclass
 class Page:
-    """One page of a list, with what a pager needs."""
+    """One page of a list, with what a pager needs.
+
+    Numbered pages (page, pages) or, for lists paged by position, the positions of the first and
+    last rows (`prev_cursor`, `next_cursor`: "" at either end). `total` is exact unless
+    `total_exact` is False, when it is the cap the count stopped at ("more than 10,000").
+    """
 
     items: list
     total: int
     page: int
     per_page: int
+    total_exact: bool = True
+    prev_cursor: str | None = None
+    next_cursor: str | None = None
+    highlights: dict = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -84,11 +93,11 @@ class Page:
 
     @property
     def has_prev(self) -> bool:
-        return self.page > 1
+        return bool(self.prev_cursor) if self.prev_cursor is not None else self.page > 1
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return bool(self.next_cursor) if self.next_cursor is not None else self.page < self.pages
 
 
 def clamp_page(page: int, total: int, per_page: int) -> int:

@@ -18,9 +18,10 @@ from portal.formatting import (
     format_filesize,
     format_hours,
     format_remaining,
+    highlight_marks,
     time_ago,
 )
-from portal.htmx import is_htmx
+from portal.htmx import POLL_CACHE_CONTROL, is_htmx
 from portal.metrics import count_auth_failure, count_error
 from portal.policy import can
 from portal.services.errors import ServiceError, StaleChange, conflict_from_integrity
@@ -257,9 +258,11 @@ def init_web(app: Flask) -> None:
         # production is served over TLS whatever the last hop was.
         if request.is_secure or app.config.get("APP_ENV") == "production":
             headers.setdefault("Strict-Transport-Security", HSTS)
-        if not request.path.startswith(app.static_url_path + "/"):
+        if not request.path.startswith(app.static_url_path + "/") and \
+                headers.get("Cache-Control") != POLL_CACHE_CONTROL:
             # Everything but the static files: pages carry CSRF tokens, personal data or tokens,
             # the sign-in page included. Downloads that chose "no-cache" get no-store added.
+            # Polled partials (htmx.revalidated_poll) are kept privately and revalidated instead.
             response.cache_control.no_store = True
         return response
 
@@ -281,3 +284,4 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.filters["hours"] = format_hours
     app.jinja_env.filters["day_month"] = format_day_month
+    app.jinja_env.filters["highlight"] = highlight_marks

@@ -26,8 +26,9 @@ def test_migrations_build_the_schema_on_an_empty_database(ctx):
     tables = set(insp.get_table_names())
     assert {"user", "service_request", "comment", "attachment", "audit_log", "category", "api_token"} <= tables
     indexes = {ix["name"]: ix["column_names"] for ix in insp.get_indexes("service_request")}
-    assert indexes["idx_service_request_status_created"] == ["status", "created_at"]
-    assert indexes["idx_service_request_priority_created"] == ["priority", "created_at"]
+    assert indexes["ix_service_request_status_seek"] == ["status", "created_at", "id"]
+    assert indexes["ix_service_request_priority_rank"] == ["priority_rank", "created_at", "id"]
+    assert "ix_service_request_search" in indexes
     categories = db.session.execute(text("SELECT code FROM category ORDER BY sort_order")).scalars().all()
     assert categories == ["hardware", "software", "network", "access", "other"]
 

@@ -35,10 +35,18 @@ LIST_PARAMS = [
     {"name": "assignee", "in": "query", "schema": {"type": "string"},
      "description": "`me`, `none` (unassigned) or a user id."},
     {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
-     "description": "Text to find in title or description, or a request number."},
+     "description": "Words to find (full-text, each word also as a prefix) in the title, description or "
+                    "comments you can read; `#123` finds request 123 alone."},
     {"name": "sort", "in": "query",
-     "schema": {"type": "string", "enum": ["newest", "oldest", "updated", "priority", "status"]}},
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+     "schema": {"type": "string", "enum": ["relevance", "newest", "oldest", "updated", "priority", "status"]},
+     "description": "Default: `relevance` while searching (newest first past 5,000 matches), else `newest`."},
+    {"name": "after", "in": "query", "schema": {"type": "string"},
+     "description": "`next_cursor` of the page before: the next page (the same cost at any depth)."},
+    {"name": "before", "in": "query", "schema": {"type": "string"},
+     "description": "`prev_cursor` of the page after: the previous page."},
+    {"name": "last", "in": "query", "schema": {"type": "integer", "enum": [1]}, "description": "The last page."},
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1},
+     "description": "A page number (OFFSET paging: slower the deeper it goes; prefer the cursors)."},
     {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
 ]
 
@@ -225,7 +233,14 @@ PATHS = {
                 "type": "object", "properties": {
                     "items": {"type": "array", "items": _ref("ServiceRequest")},
                     "page": {"type": "integer"}, "per_page": {"type": "integer"},
-                    "total": {"type": "integer"}, "pages": {"type": "integer"}}})},
+                    "total": {"type": "integer", "nullable": True,
+                              "description": "null when more than 10,000 match (see total_more_than)"},
+                    "total_more_than": {"type": "integer", "description": "Only when total is null"},
+                    "pages": {"type": "integer", "nullable": True},
+                    "next_cursor": {"type": "string", "nullable": True,
+                                    "description": "Pass as `after` for the next page; null on the last"},
+                    "prev_cursor": {"type": "string", "nullable": True,
+                                    "description": "Pass as `before` for the previous page; null on the first"}}})},
                           **_errors(401, 422)},
         },
         "post": {

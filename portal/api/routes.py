@@ -65,10 +65,15 @@ def list_service_requests():
     """The caller's visible requests, filtered and paginated."""
     filters = svc.parse_filters(request.args, default_per_page=25, strict=True)
     page = svc.list_requests(g.api_user, filters)
-    return jsonify({
+    body = {
         "items": [request_json(r, g.api_user) for r in page.items],
-        "page": page.page, "per_page": page.per_page, "total": page.total, "pages": page.pages,
-    })
+        "page": page.page, "per_page": page.per_page,
+        "total": page.total if page.total_exact else None, "pages": page.pages if page.total_exact else None,
+        "next_cursor": page.next_cursor or None, "prev_cursor": page.prev_cursor or None,
+    }
+    if not page.total_exact:
+        body["total_more_than"] = page.total
+    return jsonify(body)
 
 
 @bp.post("/service-requests")

@@ -15,6 +15,7 @@ from portal.api.schemas import (
 )
 from portal.models._time import utcnow
 from portal.policy import require
+from portal.replica import read_on_replica
 from portal.services import requests as svc
 from portal.services import sla, sla_admin, sla_reports
 
@@ -109,7 +110,7 @@ def sla_statistics():
     """Breach counts and compliance over the last `days` days (managers and admins)."""
     require(g.api_user, "sla.reports")
     days = sla_reports.parse_days(request.args.get("days"))
-    return jsonify(sla_reports.statistics(days))
+    return jsonify(read_on_replica(lambda: sla_reports.statistics(days)))
 
 
 @bp.get("/analytics/sla-compliance")
@@ -118,4 +119,4 @@ def sla_compliance():
     """Share of targets met per category, priority, agent and week (managers and admins)."""
     require(g.api_user, "sla.reports")
     days = sla_reports.parse_days(request.args.get("days"), default=90)
-    return jsonify(sla_reports.compliance_report(days))
+    return jsonify(read_on_replica(lambda: sla_reports.compliance_report(days)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import render_template
 
 from portal.dashboard import bp
+from portal.htmx import revalidated_poll
 from portal.models._time import utcnow
 from portal.policy import permission_required
 from portal.services import sla_reports
@@ -24,6 +25,7 @@ def _widget_page():
 
 @bp.get("/dashboard/summary")
 @permission_required("dashboard.admin")
+@revalidated_poll
 def summary_cards():
     """The summary cards partial."""
     return render_template("dashboard/_summary.html", summary=sla_reports.dashboard_summary())
@@ -31,6 +33,7 @@ def summary_cards():
 
 @bp.get("/dashboard/breaches")
 @permission_required("dashboard.admin")
+@revalidated_poll
 def breach_widget():
     """The breach widget partial."""
     return render_template("dashboard/_breaches.html", breaches=_widget_page(), now=utcnow())

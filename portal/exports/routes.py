@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from portal.exports import bp
 from portal.forms import EmptyForm
-from portal.htmx import form_done, form_refused, render_page_or_partial
+from portal.htmx import form_done, form_refused, render_page_or_partial, revalidated_poll
 from portal.models._time import utcnow
 from portal.policy import permission_required
 from portal.services import exports as svc
@@ -34,6 +34,7 @@ def _list_url_for(filters: dict) -> str:
 
 @bp.get("/exports")
 @permission_required("reports.export")
+@revalidated_poll
 def list_exports():
     """The user's exports and reports of the last 7 days; HTMX polls the rows while any is running."""
     exports = svc.list_exports(current_user)
@@ -61,6 +62,7 @@ def create_export():
 
 @bp.get("/exports/<int:export_id>")
 @permission_required("reports.export")
+@revalidated_poll
 def show_export(export_id: int):
     """One export: progress while it runs (HTMX polls the partial), then the download link."""
     export = svc.get_export(current_user, export_id)

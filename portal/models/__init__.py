@@ -13,6 +13,10 @@ from portal.models.sla import (
     SlaEvent,
     SlaExemption,
     SlaMetric,
+    SlaRollupAgent,
+    SlaRollupBreach,
+    SlaRollupDirty,
+    SlaRollupTarget,
 )
 from portal.models.user import ApiToken, RecoveryCode, User
 from portal.models.user_session import UserSession
@@ -21,5 +25,6 @@ __all__ = [
     "ApiToken", "Attachment", "AuditLog", "Backup", "BusinessCalendarRecord", "Category", "Comment", "Export",
     "Holiday",
     "Notification", "NotificationSetting", "OutboxMessage", "RecoveryCode",
-    "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric", "TrendDaily", "User", "UserSession",
+    "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric",
+    "SlaRollupAgent", "SlaRollupBreach", "SlaRollupDirty", "SlaRollupTarget", "TrendDaily", "User", "UserSession",
 ]

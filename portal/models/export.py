@@ -87,9 +87,9 @@ class TrendDaily(db.Model):
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
-# The trend job counts one day at a time by when things happened; these make each count an index
-# range scan instead of a pass over every request (migration 0005_exports).
-Index("ix_service_request_created_at", ServiceRequest.created_at)
+# The trend job counts one day at a time by when things happened; these (and ServiceRequest's
+# ix_service_request_created_id for created_at) make each count an index range scan instead of a
+# pass over every request (migrations 0005_exports, 0012_list_at_scale).
 Index("ix_service_request_resolved_at", ServiceRequest.resolved_at,
       postgresql_where=ServiceRequest.resolved_at.is_not(None))
 Index("ix_sla_metric_response_breached_at", SlaMetric.response_breached_at,

@@ -7,16 +7,27 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
+    text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.domain.workflow import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
+from portal.domain.workflow import (
+    OPEN_STATUSES,
+    PRIORITIES,
+    PRIORITY_LABELS,
+    PRIORITY_RANK,
+    STATUS_LABELS,
+    STATUSES,
+)
 from portal.extensions import db
 from portal.models._time import sql_in, utcnow
 from portal.models.user import User
@@ -24,6 +35,37 @@ from portal.models.user import User
 TITLE_MAX = 200
 DESCRIPTION_MAX = 20_000
 COMMENT_MAX = 20_000
+
+# Full-text search: one text search configuration for the stored vectors and the typed queries.
+SEARCH_CONFIG = "english"
+# The list's sorts by priority and status, as stored (generated) columns so each sort has an index.
+PRIORITY_RANK_SQL = "CASE priority " + " ".join(f"WHEN '{p}' THEN {r}" for p, r in PRIORITY_RANK.items()) + " END"
+STATUS_RANK_SQL = "CASE status " + " ".join(f"WHEN '{s}' THEN {r}" for r, s in enumerate(STATUSES)) + " END"
+OPEN_SQL = f"status IN ({sql_in(tuple(sorted(OPEN_STATUSES, key=STATUSES.index)))})"
+
+
+def _seek_indexes() -> tuple[Index, ...]:
+    """An index per sort and per filter in its list order, ending in the id (keyset paging resumes from a row).
+
+    The open statuses (the agents' working set) get partial indexes of their own.
+    """
+    open_only = {"postgresql_where": text(OPEN_SQL)}
+    status_order = ("status_rank", text("created_at DESC"), text("id DESC"))
+    return (
+        Index("ix_service_request_created_id", "created_at", "id"),
+        Index("ix_service_request_updated_id", "updated_at", "id"),
+        Index("ix_service_request_priority_rank", "priority_rank", "created_at", "id"),
+        Index("ix_service_request_status_rank", *status_order),
+        *(Index(f"ix_service_request_{name}_seek", column, "created_at", "id") for name, column in (
+            ("status", "status"), ("priority", "priority"), ("category", "category"),
+            ("assignee", "assignee_id"), ("requester", "requester_id"))),
+        Index("ix_service_request_open_created", "created_at", "id", **open_only),
+        Index("ix_service_request_open_updated", "updated_at", "id", **open_only),
+        Index("ix_service_request_open_priority", "priority_rank", "created_at", "id", **open_only),
+        Index("ix_service_request_open_status", *status_order, **open_only),
+        Index("ix_service_request_open_counts", "status", "priority", "category", **open_only),
+        Index("ix_service_request_search", "search_vector", postgresql_using="gin"),
+    )
 
 
 class Category(db.Model):
@@ -44,18 +86,17 @@ class ServiceRequest(db.Model):
     __table_args__ = (
         CheckConstraint(f"priority IN ({sql_in(PRIORITIES)})", name="priority"),
         CheckConstraint(f"status IN ({sql_in(STATUSES)})", name="status"),
-        Index("idx_service_request_status_created", "status", "created_at"),
-        Index("idx_service_request_priority_created", "priority", "created_at"),
+        *_seek_indexes(),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    category: Mapped[str] = mapped_column(ForeignKey("category.code"), nullable=False, index=True)
+    category: Mapped[str] = mapped_column(ForeignKey("category.code"), nullable=False)
     priority: Mapped[str] = mapped_column(String(20), nullable=False, default="medium")
     status: Mapped[str] = mapped_column(String(30), nullable=False, default="open")
-    requester_id: Mapped[int] = mapped_column(ForeignKey("user.id"), nullable=False, index=True)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("user.id"), nullable=False)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -64,6 +105,13 @@ class ServiceRequest(db.Model):
     # Optimistic locking: every UPDATE of the row adds one; forms and API writes send the version
     # they were made from, and a stale one is refused (see services/requests/commands.py).
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    priority_rank: Mapped[int] = mapped_column(SmallInteger, Computed(PRIORITY_RANK_SQL, persisted=True))
+    status_rank: Mapped[int] = mapped_column(SmallInteger, Computed(STATUS_RANK_SQL, persisted=True))
+    # Title (weight A) and description (B), kept current by PostgreSQL; never loaded with the row.
+    search_vector: Mapped[str] = mapped_column(TSVECTOR, Computed(
+        f"setweight(to_tsvector('{SEARCH_CONFIG}'::regconfig, coalesce(title, '')), 'A') || "
+        f"setweight(to_tsvector('{SEARCH_CONFIG}'::regconfig, coalesce(description, '')), 'B')",
+        persisted=True), deferred=True)
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -87,12 +135,19 @@ class Comment(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[int] = mapped_column(
-        ForeignKey("service_request.id", ondelete="CASCADE"), nullable=False, index=True
+        ForeignKey("service_request.id", ondelete="CASCADE"), nullable=False
     )
     author_id: Mapped[int] = mapped_column(ForeignKey("user.id"), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
     internal: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    search_vector: Mapped[str] = mapped_column(TSVECTOR, Computed(
+        f"to_tsvector('{SEARCH_CONFIG}'::regconfig, coalesce(body, ''))", persisted=True), deferred=True)
+
+    __table_args__ = (
+        Index("ix_comment_request_timeline", "request_id", "created_at", "id"),  # the paged timeline
+        Index("ix_comment_search", "search_vector", postgresql_using="gin"),
+    )
 
     author: Mapped[User] = relationship()
 

@@ -25,9 +25,18 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.domain.workflow import OPEN_STATUSES, STATUSES
 from portal.extensions import db
 from portal.models._time import sql_in, utcnow
 from portal.models.user import User
+
+# The breach list's rows: open clocks breached or at risk. A partial index holds exactly these, so
+# the list, its count and the dashboard cards read the few open problems, not every clock ever kept;
+# sla_reports states the same condition so PostgreSQL can prove the index applies.
+BREACH_LIST_SQL = (
+    f"status IN ({sql_in(tuple(sorted(OPEN_STATUSES, key=STATUSES.index)))}) AND (is_breached "
+    "OR (response_at_risk_at IS NOT NULL AND responded_at IS NULL) "
+    "OR (resolution_at_risk_at IS NOT NULL AND resolved_at IS NULL))")
 
 TARGETS = ("response", "resolution")
 EXEMPTION_TYPES = ("response", "resolution", "both")
@@ -110,6 +119,8 @@ class SlaMetric(db.Model):
         CheckConstraint(f"breach_type IS NULL OR breach_type IN ({sql_in(('response', 'resolution', 'both'))})",
                         name="breach_type"),
         Index("idx_sla_metric_breached_created", "is_breached", "created_at"),
+        Index("ix_sla_metric_breach_list", "request_id", postgresql_where=text(BREACH_LIST_SQL)),
+        Index("ix_sla_metric_created_at", "created_at"),
         # The breach and at-risk checks: only clocks still running and not yet flagged are indexed.
         Index("ix_sla_metric_response_due_open", "response_due_at",
               postgresql_where=text("responded_at IS NULL AND response_breached_at IS NULL")),
@@ -226,3 +237,62 @@ class SlaExemption(db.Model):
     def is_active(self, now: datetime) -> bool:
         end = self.end()
         return self.granted_at <= now and (end is None or end > now)
+
+
+class SlaRollupTarget(db.Model):
+    """Targets decided and met, per UTC day a clock started, category and priority.
+
+    Kept by portal.services.sla_rollup; the days a change touched are in SlaRollupDirty until
+    recounted (database triggers write them, migration 0013), and reports count those live.
+    """
+
+    __tablename__ = "sla_rollup_target"
+    __table_args__ = (Index("ix_sla_rollup_target_day", "day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    category: Mapped[str] = mapped_column(String(40), nullable=False)
+    priority: Mapped[str] = mapped_column(String(20), nullable=False)
+    response_met: Mapped[int] = mapped_column(Integer, nullable=False)
+    response_decided: Mapped[int] = mapped_column(Integer, nullable=False)
+    resolution_met: Mapped[int] = mapped_column(Integer, nullable=False)
+    resolution_decided: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class SlaRollupAgent(db.Model):
+    """Targets decided and met, per UTC day a clock started and assignee (see SlaRollupTarget)."""
+
+    __tablename__ = "sla_rollup_agent"
+    __table_args__ = (Index("ix_sla_rollup_agent_day", "day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    response_met: Mapped[int] = mapped_column(Integer, nullable=False)
+    response_decided: Mapped[int] = mapped_column(Integer, nullable=False)
+    resolution_met: Mapped[int] = mapped_column(Integer, nullable=False)
+    resolution_decided: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class SlaRollupBreach(db.Model):
+    """Breaches recorded per UTC day, category and priority (see SlaRollupTarget)."""
+
+    __tablename__ = "sla_rollup_breach"
+    __table_args__ = (Index("ix_sla_rollup_breach_day", "day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    category: Mapped[str] = mapped_column(String(40), nullable=False)
+    priority: Mapped[str] = mapped_column(String(20), nullable=False)
+    response_breaches: Mapped[int] = mapped_column(Integer, nullable=False)
+    resolution_breaches: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class SlaRollupDirty(db.Model):
+    """A day whose rollup rows a change made stale (written by triggers, removed by the recount)."""
+
+    __tablename__ = "sla_rollup_dirty"
+    __table_args__ = (Index("ix_sla_rollup_dirty_day", "day"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, nullable=False)

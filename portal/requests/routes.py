@@ -27,6 +27,7 @@ HEADER = "requests/_header.html"
 DESCRIPTION = "requests/_description.html"
 PANEL = "requests/_panel.html"
 TIMELINE = "requests/_timeline.html"
+TIMELINE_OLDER = "requests/_timeline_older.html"
 COMMENT_FORM = "requests/_comment_form.html"
 SLA_TARGETS = "sla/_targets.html"
 PARTS = (HEADER, DESCRIPTION, PANEL, TIMELINE, SLA_TARGETS)
@@ -87,8 +88,13 @@ def new_request():
     return render_template("requests/new.html", form=form), status
 
 
-def _detail_context(req, comment_form: CommentForm | None = None, text_form: TextForm | None = None) -> dict:
-    """Everything the detail page and its partials need, for the current user."""
+def _detail_context(req, comment_form: CommentForm | None = None, text_form: TextForm | None = None,
+                    expand_before: str | None = None) -> dict:
+    """Everything the detail page and its partials need, for the current user.
+
+    `expand_before`: the timeline shows one page more, older than that entry (the no-JavaScript
+    way to follow "Show older events").
+    """
     allowed = workflow.allowed_transitions(req.status, current_user.role)
     assign_form = AssignForm(formdata=None, assignee=str(req.assignee_id or ""))
     props_form = PropertiesForm(formdata=None, priority=req.priority, category=req.category)
@@ -107,7 +113,7 @@ def _detail_context(req, comment_form: CommentForm | None = None, text_form: Tex
         "assign_form": assign_form,
         "props_form": props_form,
         "action_form": EmptyForm(formdata=None),
-        "entries": svc.timeline(current_user, req),
+        "entries": svc.timeline(current_user, req, expand_before=expand_before),
         "attachments": svc.request_attachments(current_user, req),
     }
 
@@ -115,16 +121,20 @@ def _detail_context(req, comment_form: CommentForm | None = None, text_form: Tex
 @bp.get("/requests/<int:request_id>")
 @login_required
 def show_request(request_id: int):
-    """The request with its timeline and the forms to work it."""
+    """The request with its timeline and the forms to work it; ?before=<entry> shows a page more of the timeline."""
     req = svc.get_request(current_user, request_id)
-    return render_template("requests/detail.html", **_detail_context(req))
+    return render_template("requests/detail.html", **_detail_context(req, expand_before=request.args.get("before")))
 
 
 @bp.get("/requests/<int:request_id>/timeline")
 @login_required
 def request_timeline(request_id: int):
-    """Just the timeline (for a reload of that part alone)."""
+    """Just the timeline (for a reload of that part alone); ?before=<entry> gives the page of older
+    entries that replaces the collapsed gap ("Show older events")."""
     req = svc.get_request(current_user, request_id)
+    before = request.args.get("before")
+    if before is not None:
+        return render_template(TIMELINE_OLDER, req=req, entries=svc.older_entries(current_user, req, before))
     return render_template(TIMELINE, req=req, entries=svc.timeline(current_user, req))
 
 

@@ -463,7 +463,14 @@ class Target:
 
 
 def database_url() -> str:
-    return current_app.config["DATABASE_URL"]
+    """Where backups and restores connect: DATABASE_DIRECT_URL when set, else DATABASE_URL.
+
+    They need one server session for their whole run (a session-level advisory lock held across
+    transactions, an exported snapshot that pg_dump joins, psql's `SET lock_timeout`), which a
+    transaction-mode pooler such as PgBouncer does not keep: behind one, point DATABASE_DIRECT_URL
+    at PostgreSQL itself.
+    """
+    return current_app.config.get("DATABASE_DIRECT_URL") or current_app.config["DATABASE_URL"]
 
 
 def server_major(url: str | None = None) -> int:

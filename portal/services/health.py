@@ -132,12 +132,13 @@ def probe_database(url: str | None = None, timeout: float = DB_PROBE_TIMEOUT) ->
     conn = None
     try:
         conn = psycopg2.connect(_database_dsn(url), connect_timeout=DB_CONNECT_TIMEOUT, async_=True,
-                                options=f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
                                 application_name="portal-health")
         _wait(conn, deadline)
         cur = conn.cursor()
-        cur.execute("SELECT current_setting('server_version_num')::int, "
-                    "to_regclass('alembic_version') IS NOT NULL")
+        # The timeout is set for this transaction only, not as a startup option: PgBouncer refuses
+        # startup options, and a session-level SET would stay on its pooled server connection.
+        cur.execute(f"BEGIN; SET LOCAL statement_timeout = {int(DB_STATEMENT_TIMEOUT_MS)}; "
+                    "SELECT current_setting('server_version_num')::int, to_regclass('alembic_version') IS NOT NULL")
         _wait(conn, deadline)
         version, migrated = cur.fetchone()
         revisions: tuple[str, ...] = ()
@@ -145,6 +146,8 @@ def probe_database(url: str | None = None, timeout: float = DB_PROBE_TIMEOUT) ->
             cur.execute("SELECT version_num FROM alembic_version ORDER BY 1")
             _wait(conn, deadline)
             revisions = tuple(row[0] for row in cur.fetchall())
+        cur.execute("ROLLBACK")  # ends the transaction, so a pooler can hand its connection on at once
+        _wait(conn, deadline)
         return DatabaseProbe(True, None, version, revisions, _ms(started))
     except Exception as exc:  # noqa: BLE001 - any failure to connect or answer is the finding
         return DatabaseProbe(False, _first_line(exc), millis=_ms(started))
@@ -442,6 +445,7 @@ def run_checks() -> list[Check]:
         checks = [
             _check_database(database),
             _check_migrations(database),
+            *_check_other_databases(),
             _check_redis(redis),
         ]
         for builder in (_check_workers, _check_scheduler, _check_periodic_jobs, _check_sla_check,
@@ -463,6 +467,7 @@ CHECK_TITLES = {
     "queue_depths": "Queue depths", "dead_letters": "Dead letters", "sla_definitions": "SLA definitions",
     "backup_dir": "Backup directory", "pg_dump": "pg_dump", "disk_space": "Disk space",
     "verified_backup": "Last verified backup",
+    "replica": "Read replica", "direct_database": "Direct database URL",
 }
 
 
@@ -487,6 +492,34 @@ def _check_database(probe: DatabaseProbe) -> Check:
                      "the portal cannot serve pages without it.")
     return Check("database", "Database", OK,
                  f"PostgreSQL {_pg_version_text(probe.server_version)} answers ({probe.millis} ms).")
+
+
+def _check_other_databases() -> list[Check]:
+    """DATABASE_REPLICA_URL and DATABASE_DIRECT_URL, each only when it is set."""
+    checks = []
+    if url := current_app.config.get("DATABASE_REPLICA_URL"):
+        probe = probe_database(url, timeout=DOCTOR_DB_TIMEOUT)
+        if not probe.reachable:
+            checks.append(Check("replica", CHECK_TITLES["replica"], WARN, f"Cannot reach the replica: {probe.error}",
+                                "Check DATABASE_REPLICA_URL and the standby. Meanwhile exports, reports and the "
+                                "SLA figures read from the primary."))
+        elif not probe.at_head:
+            checks.append(Check("replica", CHECK_TITLES["replica"], WARN,
+                                "The replica's schema is not at this code's migrations.",
+                                "Is it replicating from this primary? Check DATABASE_REPLICA_URL and its lag."))
+        else:
+            checks.append(Check("replica", CHECK_TITLES["replica"], OK,
+                                f"PostgreSQL {_pg_version_text(probe.server_version)} answers ({probe.millis} ms)."))
+    if url := current_app.config.get("DATABASE_DIRECT_URL"):
+        probe = probe_database(url, timeout=DOCTOR_DB_TIMEOUT)
+        if probe.reachable:
+            checks.append(Check("direct_database", CHECK_TITLES["direct_database"], OK,
+                                f"PostgreSQL {_pg_version_text(probe.server_version)} answers ({probe.millis} ms)."))
+        else:
+            checks.append(Check("direct_database", CHECK_TITLES["direct_database"], FAIL,
+                                f"Cannot reach DATABASE_DIRECT_URL: {probe.error}",
+                                "Backups and restores connect there: point it at PostgreSQL itself (not the pooler)."))
+    return checks
 
 
 def _check_migrations(probe: DatabaseProbe) -> Check:

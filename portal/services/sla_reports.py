@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, PRIORITY_RANK, STATUSES
 from portal.extensions import db
-from portal.models import Category, ServiceRequest, SlaEvent, SlaMetric, User
+from portal.models import Category, ServiceRequest, SlaMetric, User
 from portal.models._time import utcnow
 from portal.paging import Page, as_id, clamp_page, whole_number
+from portal.services import sla_rollup
 from portal.services.errors import ValidationFailed
 
 DAYS_MIN, DAYS_MAX = 1, 365
@@ -105,6 +106,25 @@ class BreachRow:
     hours_left: float | None    # for at-risk rows: time to the next due
 
 
+def _at_risk() -> Any:
+    m = SlaMetric
+    return or_(and_(m.response_at_risk_at.is_not(None), m.responded_at.is_(None)),
+               and_(m.resolution_at_risk_at.is_not(None), m.resolved_at.is_(None)))
+
+
+def listed_clocks(state: str = "") -> Any:
+    """Open clocks that are breached or at risk (or only one `state`): the same condition as the
+    partial index ix_sla_metric_breach_list (models.sla.BREACH_LIST_SQL), so every read of the
+    list, its count and the dashboard's cards stays within the few open problems."""
+    m = SlaMetric
+    listed = and_(m.status.in_(sorted(OPEN_STATUSES, key=STATUSES.index)), or_(m.is_breached, _at_risk()))
+    if state == "breached":
+        return and_(listed, m.is_breached)
+    if state == "at_risk":
+        return and_(listed, m.is_breached.is_(False))
+    return listed
+
+
 def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: datetime | None = None) -> Page:
     """Open requests that have breached or are at risk, most overdue first."""
     now = now or utcnow()
@@ -122,39 +142,40 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
         case((and_(running_response, m.response_breached_at.is_(None)), m.response_due_at), else_=None),
         case((and_(running_resolution, m.resolution_breached_at.is_(None)), m.resolution_due_at), else_=None),
     )
-    at_risk = or_(and_(m.response_at_risk_at.is_not(None), m.responded_at.is_(None)),
-                  and_(m.resolution_at_risk_at.is_not(None), m.resolved_at.is_(None)))
-    stmt = (select(ServiceRequest, m, overdue.label("overdue"), next_due.label("next_due"))
-            .join(m, m.request_id == ServiceRequest.id)
-            .options(joinedload(ServiceRequest.assignee))
-            .where(ServiceRequest.status.in_(OPEN_STATUSES)))
-    if f.state == "breached":
-        stmt = stmt.where(m.is_breached.is_(True))
-    elif f.state == "at_risk":
-        stmt = stmt.where(m.is_breached.is_(False), at_risk)
-    else:
-        stmt = stmt.where(or_(m.is_breached.is_(True), at_risk))
+    by_request = []
     if f.priority:
-        stmt = stmt.where(ServiceRequest.priority == f.priority)
+        by_request.append(ServiceRequest.priority == f.priority)
     if f.category:
-        stmt = stmt.where(ServiceRequest.category == f.category)
+        by_request.append(ServiceRequest.category == f.category)
     if f.assignee == "none":
-        stmt = stmt.where(ServiceRequest.assignee_id.is_(None))
+        by_request.append(ServiceRequest.assignee_id.is_(None))
     elif f.assignee:
-        stmt = stmt.where(ServiceRequest.assignee_id == as_id(f.assignee))
+        by_request.append(ServiceRequest.assignee_id == as_id(f.assignee))
     if f.date_from:
-        stmt = stmt.where(ServiceRequest.created_at >= datetime.combine(f.date_from, datetime.min.time(), now.tzinfo))
+        by_request.append(ServiceRequest.created_at >= datetime.combine(f.date_from, datetime.min.time(), now.tzinfo))
     if f.date_to and f.date_to < date.max:
-        stmt = stmt.where(ServiceRequest.created_at < datetime.combine(f.date_to + timedelta(days=1),
+        by_request.append(ServiceRequest.created_at < datetime.combine(f.date_to + timedelta(days=1),
                                                                        datetime.min.time(), now.tzinfo))
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    # The page is chosen among the clocks alone (a few thousand rows from the partial index, sorted
+    # in memory) and only its rows are joined to their requests; request filters join first.
+    ids = select(m.request_id).where(listed_clocks(f.state))
+    if by_request:
+        ids = ids.join(ServiceRequest, ServiceRequest.id == m.request_id).where(*by_request)
+    total = db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
     page = clamp_page(page, total, per_page)
-    rows = db.session.execute(
-        stmt.order_by(m.is_breached.desc(), overdue.desc().nulls_last(), next_due.asc().nulls_last(),
-                      ServiceRequest.id)
-        .limit(per_page).offset((page - 1) * per_page))
+    chosen = db.session.execute(
+        ids.add_columns(overdue, next_due)
+        .order_by(m.is_breached.desc(), overdue.desc().nulls_last(), next_due.asc().nulls_last(), m.request_id)
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    loaded = {req.id: (req, metric) for req, metric in db.session.execute(
+        select(ServiceRequest, m).join(m, m.request_id == ServiceRequest.id)
+        .where(ServiceRequest.id.in_([row[0] for row in chosen]))
+        .options(joinedload(ServiceRequest.assignee))).all()}
     items = []
-    for req, metric, hours_over, due in rows:
+    for request_id, hours_over, due in chosen:
+        if request_id not in loaded:
+            continue
+        req, metric = loaded[request_id]
         left = round((due - now).total_seconds() / 3600, 2) if due is not None else None
         items.append(BreachRow(req, metric, "breached" if metric.is_breached else "at_risk",
                                round(float(hours_over or 0), 2), left))
@@ -164,21 +185,28 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
 # ---------------------------------------------------------------- statistics and compliance
 
 def statistics(days: int, now: datetime | None = None) -> dict[str, Any]:
-    """Breaches recorded in the last `days` days, by type, priority and category, plus compliance."""
+    """Breaches recorded in the last `days` days, by type, priority and category, plus compliance.
+
+    From the daily rollups (portal.services.sla_rollup): the same figures as counting every clock,
+    at the cost of a few hundred rollup rows.
+    """
     now = now or utcnow()
     since = now - timedelta(days=days)
+    b = sla_rollup.breach_rows(since, now).subquery()
     rows = db.session.execute(
-        select(SlaEvent.target, ServiceRequest.priority, ServiceRequest.category, func.count())
-        .join(ServiceRequest, ServiceRequest.id == SlaEvent.request_id)
-        .where(SlaEvent.kind == "breached", SlaEvent.at >= since, SlaEvent.at <= now)
-        .group_by(SlaEvent.target, ServiceRequest.priority, ServiceRequest.category))
+        select(b.c.priority, b.c.category, func.sum(b.c.response_breaches), func.sum(b.c.resolution_breaches))
+        .group_by(b.c.priority, b.c.category))
     result: dict[str, Any] = {"days": days, "total_breaches": 0, "response_breaches": 0, "resolution_breaches": 0,
                               "breaches_by_priority": {}, "breaches_by_category": {}}
-    for target, priority, category, count in rows:
-        result["total_breaches"] += count
-        result[f"{target}_breaches"] += count
-        result["breaches_by_priority"][priority] = result["breaches_by_priority"].get(priority, 0) + count
-        result["breaches_by_category"][category] = result["breaches_by_category"].get(category, 0) + count
+    for priority, category, response, resolution in rows:
+        response, resolution = int(response or 0), int(resolution or 0)
+        if not response + resolution:
+            continue
+        result["total_breaches"] += response + resolution
+        result["response_breaches"] += response
+        result["resolution_breaches"] += resolution
+        for key, name in ((priority, "breaches_by_priority"), (category, "breaches_by_category")):
+            result[name][key] = result[name].get(key, 0) + response + resolution
     met, decided = _met_counts(since, now)
     result["targets_met"] = met
     result["targets_decided"] = decided
@@ -186,57 +214,60 @@ def statistics(days: int, now: datetime | None = None) -> dict[str, Any]:
     return result
 
 
-def _decided_targets(since: datetime, now: datetime):
-    """One row per decided target (met or breached) of clocks started in the window."""
-    m = SlaMetric
-    base = (select(m.request_id, m.created_at, literal("response").label("target"),
-                   m.response_sla_met.label("met"))
-            .where(m.response_sla_met.is_not(None), m.created_at >= since, m.created_at <= now))
-    other = (select(m.request_id, m.created_at, literal("resolution").label("target"),
-                    m.resolution_sla_met.label("met"))
-             .where(m.resolution_sla_met.is_not(None), m.created_at >= since, m.created_at <= now))
-    return base.union_all(other).subquery()
-
-
 def _met_counts(since: datetime, now: datetime) -> tuple[int, int]:
-    t = _decided_targets(since, now)
-    met, decided = db.session.execute(
-        select(func.count().filter(t.c.met.is_(True)), func.count()).select_from(t)).one()
+    """Targets met and decided of the clocks started in [since, now]."""
+    t = sla_rollup.target_rows(since, now).subquery()
+    met, decided = db.session.execute(select(
+        func.coalesce(func.sum(t.c.response_met + t.c.resolution_met), 0),
+        func.coalesce(func.sum(t.c.response_decided + t.c.resolution_decided), 0)).select_from(t)).one()
     return int(met), int(decided)
 
 
 def compliance_report(days: int, now: datetime | None = None) -> dict[str, Any]:
-    """Share of targets met per category, priority and agent, and by week, over the last `days` days."""
+    """Share of targets met per category, priority and agent, and by week, over the last `days` days.
+
+    From the window's rollup rows (about 20 a day, and one per agent a day), whatever the number
+    of requests: one pass with GROUPING SETS, one by agent.
+    """
     now = now or utcnow()
     since = now - timedelta(days=days)
-    t = _decided_targets(since, now)
-    met = func.count().filter(t.c.met.is_(True))
+    t = sla_rollup.target_rows(since, now).subquery()
+    week = func.date_trunc("week", t.c.day)
+    keys = (t.c.category, t.c.priority, week)
+    groups: dict[str, dict[Any, tuple[int, int]]] = {name: {} for name in ("category", "priority", "week",
+                                                                          "overall")}
+    rows = db.session.execute(
+        select(*[func.grouping(k) for k in keys], *keys, func.sum(t.c.response_met + t.c.resolution_met),
+               func.sum(t.c.response_decided + t.c.resolution_decided))
+        .group_by(func.grouping_sets(*[tuple_(k) for k in keys], tuple_())))
+    for g_category, g_priority, g_week, category, priority, week_start, met, total in rows:
+        name, key = (("category", category) if not g_category else ("priority", priority) if not g_priority
+                     else ("week", week_start) if not g_week else ("overall", None))
+        groups[name][key] = (int(met or 0), int(total or 0))
+    a = sla_rollup.target_rows(since, now, by="agent").subquery()
+    by_name: dict[str, tuple[int, int]] = {}
+    for name, met, total in db.session.execute(
+            select(func.coalesce(User.name, "Unassigned"), func.sum(a.c.response_met + a.c.resolution_met),
+                   func.sum(a.c.response_decided + a.c.resolution_decided))
+            .select_from(a).outerjoin(User, User.id == a.c.assignee_id).group_by(func.coalesce(User.name,
+                                                                                                "Unassigned"))):
+        by_name[name] = (int(met or 0), int(total or 0))
 
-    def grouped(column, label):
-        rows = db.session.execute(
-            select(column.label("key"), met.label("met"), func.count().label("total"))
-            .select_from(t).join(ServiceRequest, ServiceRequest.id == t.c.request_id)
-            .outerjoin(User, User.id == ServiceRequest.assignee_id)
-            .group_by(column).order_by(column))
-        return [{label: key, "met": m_, "total": total, "rate": round(m_ / total, 4) if total else None}
-                for key, m_, total in rows]
+    def rates(counts: dict[Any, tuple[int, int]], label: str, order) -> list[dict[str, Any]]:
+        return [{label: key, "met": counts[key][0], "total": counts[key][1],
+                 "rate": round(counts[key][0] / counts[key][1], 4)} for key in order if counts[key][1]]
 
-    by_priority = grouped(ServiceRequest.priority, "priority")
-    by_priority.sort(key=lambda r: PRIORITY_RANK.get(r["priority"], 99))
-    by_agent = grouped(func.coalesce(User.name, "Unassigned"), "agent")
-    week = func.date_trunc("week", t.c.created_at)
-    weekly = [{"week": w.date().isoformat(), "met": m_, "total": total, "rate": round(m_ / total, 4)}
-              for w, m_, total in db.session.execute(
-                  select(week, met, func.count()).select_from(t).group_by(week).order_by(week))]
-    overall_met, overall_total = _met_counts(since, now)
+    overall_met, overall_total = groups["overall"].get(None, (0, 0))
     return {
         "days": days,
         "overall": {"met": overall_met, "total": overall_total,
                     "rate": round(overall_met / overall_total, 4) if overall_total else None},
-        "by_category": grouped(ServiceRequest.category, "category"),
-        "by_priority": by_priority,
-        "by_agent": by_agent,
-        "weekly": weekly,
+        "by_category": rates(groups["category"], "category", sorted(groups["category"])),
+        "by_priority": rates(groups["priority"], "priority",
+                             sorted(groups["priority"], key=lambda p: PRIORITY_RANK.get(p, 99))),
+        "by_agent": rates(by_name, "agent", sorted(by_name)),
+        "weekly": [{**row, "week": row["week"].date().isoformat()}
+                   for row in rates(groups["week"], "week", sorted(groups["week"]))],
     }
 
 
@@ -248,14 +279,9 @@ def dashboard_summary(now: datetime | None = None) -> dict[str, Any]:
         select(ServiceRequest.status, func.count()).where(open_filter).group_by(ServiceRequest.status)).all())
     by_priority = dict(db.session.execute(
         select(ServiceRequest.priority, func.count()).where(open_filter).group_by(ServiceRequest.priority)).all())
-    m = SlaMetric
-    breached_now = db.session.scalar(select(func.count()).select_from(m).join(
-        ServiceRequest, ServiceRequest.id == m.request_id).where(open_filter, m.is_breached.is_(True))) or 0
-    at_risk_now = db.session.scalar(select(func.count()).select_from(m).join(
-        ServiceRequest, ServiceRequest.id == m.request_id).where(
-        open_filter, m.is_breached.is_(False),
-        or_(and_(m.response_at_risk_at.is_not(None), m.responded_at.is_(None)),
-            and_(m.resolution_at_risk_at.is_not(None), m.resolved_at.is_(None))))) or 0
+    breached_now, at_risk_now = db.session.execute(select(
+        func.count().filter(SlaMetric.is_breached), func.count().filter(SlaMetric.is_breached.is_(False)))
+        .where(listed_clocks())).one()
     met, decided = _met_counts(now - timedelta(days=30), now)
     return {
         "generated_at": now.isoformat(),

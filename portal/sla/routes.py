@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, request, url_for
+from flask import current_app, request, url_for
 from flask_login import current_user, login_required
 
 from portal.forms import EmptyForm
-from portal.htmx import form_done, form_refused, render_page_or_partial
+from portal.htmx import form_done, form_refused, render_page_or_partial, revalidated_poll
 from portal.models._time import utcnow
 from portal.paging import PAGE_MAX, whole_number
 from portal.policy import permission_required
+from portal.replica import read_on_replica
 from portal.services import requests as svc
 from portal.services import sla, sla_reports, users
 from portal.services.errors import ServiceError, ValidationFailed
@@ -18,11 +19,13 @@ from portal.sla.forms import ExemptionForm
 from portal.sla.panel import panel_context
 
 PANEL = "sla/_panel.html"
+TARGETS = "sla/_targets.html"
 TIMELINE = "requests/_timeline.html"
 
 
 @bp.get("/sla/breaches")
 @permission_required("sla.reports")
+@revalidated_poll
 def breaches():
     """Breached and at-risk requests, most overdue first; the table polls every 30 s."""
     filters = sla_reports.parse_breach_filters(request.args)
@@ -40,17 +43,20 @@ def breaches():
         page_only=lambda: {
             "days": days, "period_choices": (7, 30, 90, 365),
             "categories": svc.list_categories(include_inactive=True), "staff": users.list_staff(),
-            "compliance": sla_reports.compliance_report(days), "stats": sla_reports.statistics(days),
+            # Read-only figures: on the read replica when there is one (portal/replica.py).
+            **read_on_replica(lambda: {"compliance": sla_reports.compliance_report(days),
+                                       "stats": sla_reports.statistics(days)}),
         },
     )
 
 
 @bp.get("/requests/<int:request_id>/sla")
 @login_required
+@revalidated_poll
 def request_sla(request_id: int):
-    """The SLA panel alone (the targets poll it every 30 s)."""
+    """The SLA panel alone; the targets' 30-second poll (HX-Target: sla-targets) gets just the targets."""
     req = svc.get_request(current_user, request_id)
-    return render_template(PANEL, **panel_context(req))
+    return render_page_or_partial(PANEL, TARGETS, target="sla-targets", **panel_context(req))
 
 
 def _answer(request_id: int, message: str | None = None, exc: ServiceError | None = None,

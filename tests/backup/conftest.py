@@ -6,20 +6,15 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from portal import create_app, sqlalchemy_url
-from tests.conftest import empty_database
+from portal import create_app
+from tests.conftest import database_beside, empty_database
 
 PASSPHRASE = "correct horse battery staple, backups"
 EXTRA_REQUESTS = 10  # copies of each demo request: demo data plus a few thousand requests
-
-
-def _dsn(url: str) -> str:
-    return sqlalchemy_url(url).replace("postgresql+psycopg2://", "postgresql://", 1)
 
 
 @pytest.fixture()
@@ -33,17 +28,11 @@ def backups_on(app, tmp_path) -> Iterator[Path]:
 
 
 def sibling_url(service_urls, suffix: str = "drill") -> str:
-    """A database beside the test database (same server), created when missing."""
-    url = make_url(service_urls[0])
-    name = f"{url.database}_{suffix}"
-    conn = psycopg2.connect(_dsn(service_urls[0]))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-        if cur.fetchone() is None:
-            cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
+    """A database beside the test database (same server), created when missing.
+
+    Named after this run's own test database, so each xdist worker has its own (portal_test_gw0_drill).
+    """
+    return database_beside(service_urls[0], f"{make_url(service_urls[0]).database}_{suffix}")
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +56,14 @@ def drill(service_urls, tmp_path_factory):
         upgrade()
         result = app.test_cli_runner().invoke(args=["demo-data", "--seed", "3"])
         assert result.exit_code == 0, result.output
+        # Every stored column but the id (a new one) and the generated ones (PostgreSQL computes them).
+        columns = db.session.execute(text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'service_request' "
+            "AND column_name <> 'id' AND is_generated = 'NEVER' ORDER BY ordinal_position")).scalars().all()
+        listed = ", ".join(f'"{name}"' for name in columns)
         db.session.execute(text(
-            "INSERT INTO service_request SELECT (jsonb_populate_record(NULL::service_request, to_jsonb(r) || "
-            "jsonb_build_object('id', nextval(pg_get_serial_sequence('service_request', 'id'))))).* "
-            "FROM service_request r, generate_series(1, :copies)"), {"copies": EXTRA_REQUESTS})
+            f"INSERT INTO service_request ({listed}) SELECT {listed} "
+            "FROM service_request, generate_series(1, :copies)"), {"copies": EXTRA_REQUESTS})
         db.session.commit()
         made = backups.create_backup(trigger="command")
         db.session.remove()

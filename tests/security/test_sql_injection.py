@@ -81,7 +81,8 @@ def test_sqli_api_list_is_200_with_own_rows_or_422(app, make, world):
 
 
 def test_sqli_search_finds_the_literal_text_only(app, make, world):
-    """Quotes, LIKE wildcards and backslashes are text to find, not SQL or patterns."""
+    """Search is by words: quotes, LIKE wildcards, operators and backslashes are neither SQL nor
+    patterns. Symbols alone find nothing (never everything); SQL around words finds what the words do."""
     from portal.extensions import db
     from portal.models import User
     from portal.services import requests as svc
@@ -91,10 +92,18 @@ def test_sqli_search_finds_the_literal_text_only(app, make, world):
         tricky = svc.create_request(actor, "100% done_ish O'Brien \\ path", "x", "hardware", "low").id
     client = app.test_client()
     auth = {"Authorization": f"Bearer {make.token(world.requester)}"}
-    for q, found in (("%", {tricky}), ("_", {tricky}), ("O'Brien", {tricky}), ("\\", {tricky}),
-                     ("' OR 1=1 --", set()), ("%' OR '1'='1", set()), ("Own printer", world.own)):
-        items = client.get("/api/v1/service-requests", query_string={"q": q}, headers=auth).get_json()["items"]
-        assert {item["id"] for item in items} == found, q
+
+    def found(q: str) -> set[int]:
+        return {item["id"] for item in client.get("/api/v1/service-requests", query_string={"q": q},
+                                                  headers=auth).get_json()["items"]}
+
+    for q, expected in (("%", set()), ("_", set()), ("\\", set()), ("%%", set()), ("100%", {tricky}),
+                        ("done_ish", {tricky}), ("O'Brien", {tricky}), ("path \\", {tricky}),
+                        ("Own printer", world.own)):
+        assert found(q) == expected, q
+    for q in ("O'Brien' OR 1=1 --", "path' OR '1'='1", "%' OR 'x'='x' AND done --"):
+        assert found(q) == {tricky}, q  # every word must match: the OR is a word, not an operator
+    assert found("' OR 1=1 --") == found("or 1 1") != set()  # a lone "1" would also look up request #1
 
 
 def test_sqli_dashboard_sla_pages_and_their_api(app, make, world):
@@ -121,6 +130,8 @@ def test_sqli_exports_and_reports_refuse_or_export_only_visible_rows(app, make, 
     from portal.services import exports
     from tests.exports.helpers import csv_rows
 
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {make.token(world.manager)}"}
     made = 0
     for name in ("status", "priority", "category", "assignee", "q", "sort"):
         for value in INJECTIONS[:12]:
@@ -135,8 +146,9 @@ def test_sqli_exports_and_reports_refuse_or_export_only_visible_rows(app, make, 
                 assert exports.build_export(export_id).status == "done", (name, value)
             rows = csv_rows(world.as_manager.get(f"/exports/{export_id}/download").get_data())
             assert len(rows) - 1 <= 3, (name, value)  # never more than the requests there are
-            if name == "q" and "'" in value:
-                assert len(rows) == 1, (name, value)  # a quote is text to find: no title has these
+            if name == "q":  # text to find: exactly the requests the list's search finds for it
+                listed = client.get("/api/v1/service-requests", query_string={"q": value}, headers=auth)
+                assert {int(row[0]) for row in rows[1:]} == {item["id"] for item in listed.get_json()["items"]}, value
     assert made >= 12 and make.count("Export") == made
     for value in INJECTIONS:
         _assert_answer(world.as_manager.get("/reports", query_string={"start": value, "end": value}), value)

@@ -276,30 +276,36 @@ def test_list_requests_q_hash_id_respects_visibility(factories, requester):
     assert svc.list_requests(requester, svc.RequestFilters(q=f"#{other.id}")).total == 0
 
 
-def test_list_requests_q_percent_is_literal(factories, agent):
+def test_list_requests_q_searches_words_not_like_patterns(factories, agent):
+    """Search is by words: % and _ are not wildcards, and punctuation alone finds nothing (not everything)."""
     hit = factories.make_request(title="Disk at 100% full")
-    factories.make_request(title="Disk at 1000 GB")
+    factories.make_request(title="Printer jam")
     assert ids(svc.list_requests(agent, svc.RequestFilters(q="100%"))) == [hit.id]
-    assert svc.list_requests(agent, svc.RequestFilters(q="%")).total == 1
+    assert svc.list_requests(agent, svc.RequestFilters(q="%")).total == 0
+    assert svc.list_requests(agent, svc.RequestFilters(q="_")).total == 0
 
 
-def test_list_requests_q_underscore_is_literal(factories, agent):
+def test_list_requests_q_underscore_joins_nothing(factories, agent):
     hit = factories.make_request(title="Error in my_script")
     factories.make_request(title="Error in myXscript")
     assert ids(svc.list_requests(agent, svc.RequestFilters(q="my_script"))) == [hit.id]
 
 
-def test_list_requests_q_backslash_is_literal(factories, agent):
-    hit = factories.make_request(title=r"Cannot open \\fileserver\share")
-    factories.make_request(title="Cannot open fileserver share")
-    assert ids(svc.list_requests(agent, svc.RequestFilters(q="\\share"))) == [hit.id]
+def test_list_requests_q_words_are_prefixes_and_stemmed(factories, agent):
+    """`print` finds "printer" and "printing"; `crashes` finds "crashed" (English stems)."""
+    printer = factories.make_request(title="Printer offline", description="Nothing prints")
+    crashed = factories.make_request(title="Laptop", description="Outlook crashed twice")
+    factories.make_request(title="Monitor", description="flicker")
+    assert ids(svc.list_requests(agent, svc.RequestFilters(q="print"))) == [printer.id]
+    assert ids(svc.list_requests(agent, svc.RequestFilters(q="crashes"))) == [crashed.id]
+    assert ids(svc.list_requests(agent, svc.RequestFilters(q=r"\\print"))) == [printer.id]  # punctuation is ignored
+    assert ids(svc.list_requests(agent, svc.RequestFilters(q="print flicker"))) == []  # every word must match
 
 
-def test_list_requests_q_unicode_digit_does_not_crash(factories, agent):
+def test_list_requests_q_without_words_does_not_crash(factories, agent):
     """'²'.isdigit() is True but int('²') raises: a search for a superscript must not crash the list."""
-    hit = factories.make_request(title="Need m² measurements")
-    page = svc.list_requests(agent, svc.RequestFilters(q="²"))
-    assert ids(page) == [hit.id]
+    factories.make_request(title="Need m² measurements")
+    assert svc.list_requests(agent, svc.RequestFilters(q="²")).items == []
 
 
 def test_list_requests_q_huge_number_searches_text_only(factories, agent):
@@ -668,3 +674,49 @@ def test_timeline_events_show_readable_changes(factories, agent, requester):
         [("status", "open", "waiting_on_customer")],
         [("status", "waiting_on_customer", "in_progress")],
     ]
+
+
+def test_list_search_matching_many_merges_text_and_comment_matches_in_order(factories, agent, requester,
+                                                                           monkeypatch):
+    """Past SEARCH_SMALL matches a search reads title/description matches and comment matches as
+    separate ordered streams and merges them: every page in order, nothing twice, nothing missed;
+    a requester never finds a request by an internal note."""
+    from portal.services.requests import queries
+
+    monkeypatch.setattr(queries, "SEARCH_SMALL", 2)
+    by_title = [factories.make_request(requester, title=f"Toner low {i}") for i in range(4)]
+    by_comment = [factories.make_request(requester, title=f"Printer {i}") for i in range(4)]
+    for req in by_comment:
+        svc.add_comment(agent, req.id, "Replaced the toner cartridge.")
+    noted = factories.make_request(requester, title="Scanner")
+    svc.add_comment(agent, noted.id, "Toner supplier is slow", internal=True)
+    factories.make_request(requester, title="Unrelated")
+
+    def walk(actor, sort: str) -> list[int]:
+        seen, f = [], svc.RequestFilters(q="toner", sort=sort, per_page=3)
+        while True:
+            page = svc.list_requests(actor, f)
+            assert not page.total_exact and page.total == 2  # "more than 2"
+            seen += ids(page)
+            if not page.next_cursor:
+                return seen
+            f = svc.RequestFilters(q="toner", sort=sort, per_page=3, after=page.next_cursor)
+
+    everyone = [r.id for r in (*by_title, *by_comment)]
+    assert walk(agent, "newest") == sorted([*everyone, noted.id], reverse=True)
+    assert walk(agent, "oldest") == sorted([*everyone, noted.id])
+    assert walk(requester, "newest") == sorted(everyone, reverse=True)
+    best_match = svc.RequestFilters(q="toner", sort="relevance")
+    svc.list_requests(agent, best_match)
+    assert best_match.unranked and best_match.sort == "newest"  # too many to rank
+
+
+def test_list_search_ranks_title_matches_above_description_matches(factories, agent):
+    in_title = factories.make_request(title="VPN drops every hour", description="Since Monday")
+    in_description = factories.make_request(title="Laptop", description="The vpn client hangs")
+    f = svc.parse_filters({"q": "vpn"})
+    assert f.sort == "relevance"  # the default while searching
+    page = svc.list_requests(agent, f)
+    assert ids(page) == [in_title.id, in_description.id]
+    assert "\ue000VPN\ue001" in page.highlights[in_title.id][0]
+    assert "\ue000vpn\ue001" in page.highlights[in_description.id][1]

@@ -158,3 +158,29 @@ def test_a_request_refused_by_csrf_is_logged_with_its_own_correlation_id(app, lo
     assert {x["type"] for x in lines} >= {"http_request"}
     [line] = [x for x in lines if x["type"] == "http_request"]
     assert (line["method"], line["status"]) == ("POST", 400) and line["duration_ms"] >= 0
+
+
+def test_without_a_log_dir_lines_still_go_to_stdout(capsys):
+    """LOG_DIR unset or empty means stdout only, not no logging at all (the first configure of a
+    process used to find `None == None` and return before adding any handler)."""
+    import logging
+
+    from portal import logs
+
+    root = logging.getLogger()
+    saved_handlers, saved_mark = list(root.handlers), root.__dict__.pop(logs._CONFIGURED, None)
+    for handler in saved_handlers:
+        root.removeHandler(handler)
+    try:
+        logs.configure({"LOG_DIR": None, "LOG_STDOUT": True, "LOG_LEVEL": "INFO"})
+        logging.getLogger("portal.test").warning("still heard")
+        assert '"message": "still heard"' in capsys.readouterr().out
+    finally:
+        for handler in [h for h in root.handlers if getattr(h, logs._CONFIGURED, False)]:
+            root.removeHandler(handler)
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        if saved_mark is not None:
+            setattr(root, logs._CONFIGURED, saved_mark)
+        else:
+            root.__dict__.pop(logs._CONFIGURED, None)

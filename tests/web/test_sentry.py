@@ -27,8 +27,13 @@ class SentryIngest:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's hook name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
+                encoding = self.headers.get("Content-Encoding")
+                if encoding == "gzip":
                     body = gzip.decompress(body)
+                elif encoding == "br":  # the SDK's choice whenever `brotli` is importable (locust brings it)
+                    import brotli
+
+                    body = brotli.decompress(body)
                 lines = body.split(b"\n")
                 for header, payload in zip(lines[1::2], lines[2::2], strict=False):
                     if header and json.loads(header).get("type") == "event":

@@ -24,11 +24,11 @@ from portal.services.requests.queries import (
     parse_filters,
     visible_requests,
 )
-from portal.services.requests.timeline import TimelineEntry, timeline, visible_comments
+from portal.services.requests.timeline import Timeline, TimelineEntry, older_entries, timeline, visible_comments
 
 __all__ = [
-    "REQUEST_AUDIT_FIELDS", "SEARCH_MAX", "SORTS", "STATUS_GROUPS", "RequestFilters", "TimelineEntry",
+    "REQUEST_AUDIT_FIELDS", "SEARCH_MAX", "SORTS", "STATUS_GROUPS", "RequestFilters", "Timeline", "TimelineEntry",
     "add_comment", "assign", "change_status", "create_request", "get_attachment", "get_request", "last_change",
-    "list_categories", "list_requests", "lock_request", "parse_filters", "parse_version", "request_attachments",
-    "timeline", "update_request", "visible_comments", "visible_requests",
+    "list_categories", "list_requests", "lock_request", "older_entries", "parse_filters", "parse_version",
+    "request_attachments", "timeline", "update_request", "visible_comments", "visible_requests",
 ]
