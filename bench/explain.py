@@ -49,7 +49,8 @@ def log(message: str) -> None:
 
 # ---------------------------------------------------------------- the pages' queries
 
-def page_calls(admin, now: datetime, search_id: int) -> list[tuple[str, Callable[[], Any]]]:
+def page_calls(admin, now: datetime, search_id: int, agent_id: int = 0, requester=None,
+               middle_cursor: str = "") -> list[tuple[str, Callable[[], Any]]]:
     """(page as the issue's table names it, the service calls its route makes) in the table's order."""
     from flask import current_app
 
@@ -77,7 +78,17 @@ def page_calls(admin, now: datetime, search_id: int) -> list[tuple[str, Callable
         ("/requests sort=priority", request_list(sort="priority")),
         ("/requests sort=status", request_list(sort="status")),
         ("/requests sort=oldest", request_list(sort="oldest")),
-        ("/requests last page", request_list(page=str(10**5))),
+        ("/requests last page", request_list(last="1")),
+        ("/requests next page from the middle (after= a position half-way)", request_list(after=middle_cursor)),
+        ("/requests page=20000 (OFFSET, old links and API clients)", request_list(page="20000")),
+        ("/requests search common word (printer)", request_list(q="printer")),
+        ("/requests status=active sort=oldest", request_list(status="active", sort="oldest")),
+        ("/requests status=active sort=priority", request_list(status="active", sort="priority")),
+        ("/requests assignee=<an agent> sort=updated", request_list(assignee=str(agent_id), sort="updated")),
+        ("/requests category=network priority=critical status=done sort=status",
+         request_list(category="network", priority="critical", status="done", sort="status")),
+        ("/requests as a requester (own requests, newest)",
+         (lambda f: lambda: queries.list_requests(requester, f))(queries.parse_filters({}, per_page))),
         ("/dashboard (admin): summary cards", lambda: sla_reports.dashboard_summary(now)),
         ("/dashboard (admin): breach widget", lambda: sla_reports.breach_list(sla_reports.BreachFilters(), 1, 10,
                                                                                now)),
@@ -190,10 +201,16 @@ def measure(database_url: str, repeat: int) -> dict[str, Any]:
         admin = db.session.get(User, ADMIN_ID)
         if admin is None or admin.role != "admin":
             sys.exit(f"user {ADMIN_ID} of {seeding.redact(database_url)} is not an admin: is it seeded?")
+        from portal.services.requests import queries
+
         total = db.session.query(ServiceRequest.id).order_by(ServiceRequest.id.desc()).limit(1).scalar() or 1
         search_id = total // 2
+        agent_id = db.session.query(User.id).filter(User.role == "agent").order_by(User.id).limit(1).scalar()
+        requester = db.session.query(User).filter(User.role == "requester").order_by(User.id).first()
+        middle = db.session.get(ServiceRequest, search_id)
+        middle_cursor = queries._cursor("newest", [middle.created_at, middle.id]) if middle else ""
         db.session.commit()
-        for page, call in page_calls(admin, now, search_id):
+        for page, call in page_calls(admin, now, search_id, agent_id, requester, middle_cursor):
             with Capture(db.engine) as capture:
                 call()
             db.session.commit()
