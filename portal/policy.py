@@ -112,6 +112,12 @@ def may_edit_text(actor: Any, requester_id: int, status: str) -> bool:
     return True
 
 
+def require_follow_up(actor: Any, requester_id: int) -> None:
+    """A follow-up continues the requester's own conversation: only they open one (staff reopen instead)."""
+    if getattr(actor, "id", None) != requester_id:
+        raise Forbidden("Only the requester can open a follow-up to this request; agents can reopen it instead.")
+
+
 # ---------------------------------------------------------------- pages
 
 def permission_required(permission: str):

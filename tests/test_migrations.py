@@ -70,6 +70,23 @@ def test_email_is_unique_regardless_of_case(ctx, factories):
         raise AssertionError("a second account with the same email in another case was created")
 
 
+def test_a_follow_up_outlives_the_request_it_follows(ctx, factories):
+    """0015: deleting a request keeps its follow-ups and drops their link (ON DELETE SET NULL)."""
+    from portal.models import ServiceRequest
+    from portal.services import requests as svc
+
+    agent, requester = factories.make_user("agent"), factories.make_user("requester")
+    closed = factories.make_request(requester)
+    svc.change_status(agent, closed.id, "resolved")
+    svc.change_status(agent, closed.id, "closed")
+    closed_id, follow_id = closed.id, svc.open_follow_up(requester, closed.id, "Again.").id
+    db.session.execute(text("DELETE FROM service_request WHERE id = :id"), {"id": closed_id})
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(ServiceRequest, closed_id) is None
+    assert db.session.get(ServiceRequest, follow_id).follow_up_of_id is None
+
+
 RELEASED = Path(__file__).resolve().parent.parent / "migrations" / "released.sha256"
 VERSIONS = RELEASED.parent / "versions"
 

@@ -73,6 +73,8 @@ SCHEMAS = {
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                 "correlation_id": {"type": "string",
                                    "description": "The request's X-Correlation-ID: quote it when reporting the error"},
+                "follow_up_url": {"type": "string",
+                                  "description": "With `request_closed`: POST the reply there to open a follow-up"},
             },
         }},
     },
@@ -85,13 +87,17 @@ SCHEMAS = {
             "requester": USER_REF, "assignee": USER_REF,
             "created_at": TIME, "updated_at": TIME, "first_response_at": TIME, "resolved_at": TIME,
             "closed_at": TIME,
+            "follow_up_of_id": {"type": "integer", "nullable": True,
+                                "description": "The closed request this one follows up"},
             "version": {"type": "integer", "minimum": 1,
                         "description": "Goes up with every change; send it back (or the ETag) to refuse stale writes"},
         },
     },
     "ServiceRequestDetail": {
         "allOf": [_ref("ServiceRequest"), {"type": "object", "properties": {
-            "comments": {"type": "array", "items": _ref("Comment")}}}],
+            "comments": {"type": "array", "items": _ref("Comment")},
+            "follow_up_ids": {"type": "array", "items": {"type": "integer"},
+                              "description": "The follow-ups of this request you can see, oldest first"}}}],
     },
     "Comment": {
         "type": "object",
@@ -189,6 +195,11 @@ SCHEMAS = {
         "type": "object", "additionalProperties": False, "required": ["body"],
         "properties": {"body": {"type": "string", "maxLength": 20000}, "internal": {"type": "boolean"}},
     },
+    "NewFollowUp": {
+        "type": "object", "additionalProperties": False, "required": ["description"],
+        "properties": {"description": {"type": "string", "maxLength": 20000,
+                                       "description": "What the follow-up is about (the refused reply)"}},
+    },
 }
 
 PATHS = {
@@ -271,9 +282,26 @@ PATHS = {
     "/api/v1/service-requests/{request_id}/comments": {
         "post": {
             "summary": "Add a reply (staff may add internal notes)", "parameters": [REQUEST_ID],
+            "description": "A requester's reply reopens a resolved request. To a closed request it is refused "
+                           "with 409 `request_closed` and nothing is saved; `follow_up_url` says where to POST the "
+                           "text to open a follow-up request linked to it instead.",
             "requestBody": {"required": True, **_json(_ref("NewComment"))},
             "responses": {"201": {"description": "Created", **_json(_ref("Comment"))},
-                          **_errors(400, 401, 403, 404, 422)},
+                          **_errors(400, 401, 403, 404, 422),
+                          "409": {"description": "The request is closed (`request_closed`): open a follow-up",
+                                  **_json(_ref("Error"))}},
+        },
+    },
+    "/api/v1/service-requests/{request_id}/follow-ups": {
+        "post": {
+            "summary": "Open a follow-up to your closed request",
+            "description": "A new request raised by you, linked to the closed one (`follow_up_of_id`), with its "
+                           "category and priority and the title \"Follow-up to #N: <title>\". Only the requester "
+                           "of the closed request may; 409 when it is not closed (reply on it instead).",
+            "parameters": [REQUEST_ID],
+            "requestBody": {"required": True, **_json(_ref("NewFollowUp"))},
+            "responses": {"201": {"description": "Created", **_json(_ref("ServiceRequest"))},
+                          **_errors(400, 401, 403, 404, 409, 422)},
         },
     },
     "/api/v1/sla/definitions": {

@@ -13,7 +13,7 @@ from portal.metrics import count_auth_failure
 from portal.paging import as_id
 from portal.services import brute_force, two_factor, users
 from portal.services import requests as svc
-from portal.services.errors import ValidationFailed
+from portal.services.errors import RequestClosed, ValidationFailed
 from portal.web import json_error
 
 csrf.exempt(bp)
@@ -23,6 +23,7 @@ REQUEST_FIELDS = {
 }
 PATCH_FIELDS = {**REQUEST_FIELDS, "status": (str, False), "assignee_id": (int, True), "version": (int, False)}
 COMMENT_FIELDS = {"body": (str, False), "internal": (bool, False)}
+FOLLOW_UP_FIELDS = {"description": (str, False)}
 
 
 @bp.post("/auth/token")
@@ -96,7 +97,8 @@ def get_service_request(request_id: int):
     req = svc.get_request(g.api_user, request_id)
     comments = svc.visible_comments(g.api_user, req)
     return with_etag(jsonify({**request_json(req, g.api_user),
-                              "comments": [comment_json(c, g.api_user) for c in comments]}), req)
+                              "comments": [comment_json(c, g.api_user) for c in comments],
+                              "follow_up_ids": svc.follow_ups_of(g.api_user, req)}), req)
 
 
 @bp.patch("/service-requests/<int:request_id>")
@@ -118,10 +120,30 @@ def update_service_request(request_id: int):
 @bp.post("/service-requests/<int:request_id>/comments")
 @token_required
 def add_service_request_comment(request_id: int):
-    """Reply on a request (staff may add internal notes)."""
+    """Reply on a request (staff may add internal notes).
+
+    A requester's reply reopens a resolved request; to a closed one it is refused (409
+    `request_closed`, nothing saved) with `follow_up_url`, where the same text opens a follow-up.
+    """
     body = parse_body(COMMENT_FIELDS, required=("body",))
-    comment = svc.add_comment(g.api_user, request_id, body["body"], body.get("internal", False))
+    try:
+        comment = svc.add_comment(g.api_user, request_id, body["body"], body.get("internal", False))
+    except RequestClosed as exc:
+        return json_error(exc.status, exc.code, exc.message,
+                          follow_up_url=url_for("api.create_follow_up", request_id=exc.request_id))
     return jsonify(comment_json(comment, g.api_user)), 201
+
+
+@bp.post("/service-requests/<int:request_id>/follow-ups")
+@token_required
+def create_follow_up(request_id: int):
+    """Open a follow-up to your closed request: a new request linked to it, with its category and priority."""
+    body = parse_body(FOLLOW_UP_FIELDS, required=("description",))
+    req = svc.open_follow_up(g.api_user, request_id, body["description"])
+    response = with_etag(jsonify(request_json(req, g.api_user)), req)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_service_request", request_id=req.id)
+    return response
 
 
 @bp.get("/openapi.json")

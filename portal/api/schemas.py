@@ -89,6 +89,7 @@ def request_json(req: ServiceRequest, viewer) -> dict[str, Any]:
         "first_response_at": iso(req.first_response_at),
         "resolved_at": iso(req.resolved_at),
         "closed_at": iso(req.closed_at),
+        "follow_up_of_id": req.follow_up_of_id,
         "version": req.version,
     }
 

@@ -38,7 +38,7 @@ REQUESTER_TRANSITIONS: dict[str, frozenset[str]] = {
     "in_progress": frozenset(),
     "waiting_on_customer": frozenset(),
     "resolved": frozenset({"closed", "open"}),
-    "closed": frozenset({"open"}),
+    "closed": frozenset(),  # final for its requester: more to say starts a follow-up request (reply_outcome)
 }
 
 OPEN_STATUSES = frozenset({"open", "in_progress", "waiting_on_customer"})
@@ -90,6 +90,8 @@ def check_transition(current: str, target: str, role: str) -> None:
         return
     if current == "open" and target == "closed":
         reason = "An open request cannot be closed without being resolved first."
+    elif not is_staff(role) and current == "closed":
+        reason = "A closed request stays closed: open a follow-up request linked to it instead."
     elif not is_staff(role):
         reason = "Requesters can only close a resolved request or reopen their own request."
     else:
@@ -127,6 +129,34 @@ def apply_transition(current: str, target: str, stamps: Timestamps, now: datetim
         resolved_at = None
         closed_at = None
     return Timestamps(first_response_at, resolved_at, closed_at)
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    """What a public reply does to a request: whether it is taken, and the status it leaves."""
+
+    accepted: bool
+    status: str
+    reopens: bool = False  # a resolved request back at work: its resolution is cleared, its SLA clock resumes
+
+
+def reply_outcome(current: str, author_role: str) -> ReplyOutcome:
+    """What a reply by `author_role` does to a request in `current`.
+
+    A requester answering a request that waits on them gives it back to the agents; answering a
+    resolved one says the fix did not hold, so it reopens. A closed request takes no more replies
+    from its requester: what they add starts a follow-up request linked to it. Staff replies move
+    nothing (staff change the status with its own buttons) and are taken in any status.
+    """
+    if is_staff(author_role):
+        return ReplyOutcome(True, current)
+    if current == "closed":
+        return ReplyOutcome(False, current)
+    if current == "resolved":
+        return ReplyOutcome(True, "open", reopens=True)
+    if current == "waiting_on_customer":
+        return ReplyOutcome(True, "in_progress")
+    return ReplyOutcome(True, current)
 
 
 def is_first_response(author_role: str, internal: bool, first_response_at: datetime | None) -> bool:

@@ -47,9 +47,11 @@ OPEN_SQL = f"status IN ({sql_in(tuple(sorted(OPEN_STATUSES, key=STATUSES.index))
 def _seek_indexes() -> tuple[Index, ...]:
     """An index per sort and per filter in its list order, ending in the id (keyset paging resumes from a row).
 
-    The open statuses (the agents' working set) get partial indexes of their own.
+    The open statuses (the agents' working set) and the unassigned requests (nearly all new, which
+    PostgreSQL cannot know) get partial indexes of their own.
     """
     open_only = {"postgresql_where": text(OPEN_SQL)}
+    unassigned = {"postgresql_where": text("assignee_id IS NULL")}
     status_order = ("status_rank", text("created_at DESC"), text("id DESC"))
     return (
         Index("ix_service_request_created_id", "created_at", "id"),
@@ -64,6 +66,10 @@ def _seek_indexes() -> tuple[Index, ...]:
         Index("ix_service_request_open_priority", "priority_rank", "created_at", "id", **open_only),
         Index("ix_service_request_open_status", *status_order, **open_only),
         Index("ix_service_request_open_counts", "status", "priority", "category", **open_only),
+        Index("ix_service_request_unassigned_created", "created_at", "id", **unassigned),
+        Index("ix_service_request_unassigned_updated", "updated_at", "id", **unassigned),
+        Index("ix_service_request_unassigned_priority", "priority_rank", "created_at", "id", **unassigned),
+        Index("ix_service_request_unassigned_status", *status_order, **unassigned),
         Index("ix_service_request_search", "search_vector", postgresql_using="gin"),
     )
 
@@ -87,6 +93,9 @@ class ServiceRequest(db.Model):
         CheckConstraint(f"priority IN ({sql_in(PRIORITIES)})", name="priority"),
         CheckConstraint(f"status IN ({sql_in(STATUSES)})", name="status"),
         *_seek_indexes(),
+        # A request's follow-ups; few requests are one, so only the linked rows are indexed.
+        Index("ix_service_request_follow_up_of_id", "follow_up_of_id",
+              postgresql_where=text("follow_up_of_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -105,6 +114,8 @@ class ServiceRequest(db.Model):
     # Optimistic locking: every UPDATE of the row adds one; forms and API writes send the version
     # they were made from, and a stale one is refused (see services/requests/commands.py).
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    # The closed request this one continues (a requester's reply to a closed request opens one).
+    follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("service_request.id", ondelete="SET NULL"))
     priority_rank: Mapped[int] = mapped_column(SmallInteger, Computed(PRIORITY_RANK_SQL, persisted=True))
     status_rank: Mapped[int] = mapped_column(SmallInteger, Computed(STATUS_RANK_SQL, persisted=True))
     # Title (weight A) and description (B), kept current by PostgreSQL; never loaded with the row.

@@ -14,7 +14,8 @@ class NewRequestForm(FlaskForm):
     """Raise a request."""
 
     title = StringField("Title", validators=[DataRequired(), Length(max=TITLE_MAX)])
-    category = SelectField("Category", validators=[DataRequired()])
+    # Starts on an empty "Choose a category"; the service says when none or a retired one is chosen.
+    category = SelectField("Category", validate_choice=False)
     priority = SelectField("Priority", choices=PRIORITY_CHOICES, default="medium")
     description = TextAreaField(
         "Description", validators=[DataRequired(), Length(max=DESCRIPTION_MAX)],
@@ -29,6 +30,13 @@ class CommentForm(FlaskForm):
     body = TextAreaField("Reply", validators=[DataRequired(), Length(max=COMMENT_MAX)])
     internal = BooleanField("Internal note (agents only)")
     attachments = MultipleFileField("Attach files")
+
+
+class FollowUpForm(FlaskForm):
+    """Open a follow-up to a closed request: what the requester tried to reply becomes its description."""
+
+    body = TextAreaField("Your message for the follow-up", validators=[
+        DataRequired("Write what the follow-up is about."), Length(max=DESCRIPTION_MAX)])
 
 
 class StatusForm(FlaskForm):

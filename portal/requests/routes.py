@@ -13,13 +13,21 @@ from flask_login import current_user, login_required
 from portal import policy
 from portal.domain import workflow
 from portal.forms import EmptyForm
-from portal.htmx import form_done, form_refused, is_htmx, render_page_or_partial
+from portal.htmx import form_done, form_refused, is_htmx, render_page_or_partial, render_with_oob
 from portal.requests import bp
-from portal.requests.forms import AssignForm, CommentForm, NewRequestForm, PropertiesForm, StatusForm, TextForm
+from portal.requests.forms import (
+    AssignForm,
+    CommentForm,
+    FollowUpForm,
+    NewRequestForm,
+    PropertiesForm,
+    StatusForm,
+    TextForm,
+)
 from portal.services import attachments as files
 from portal.services import requests as svc
 from portal.services import users
-from portal.services.errors import ServiceError, ValidationFailed
+from portal.services.errors import RequestClosed, ServiceError, ValidationFailed
 from portal.sla.panel import panel_context
 
 # The parts of the request page, each a partial with its own id.
@@ -59,6 +67,8 @@ def list_requests():
     context = {
         "page": page,
         "filters": filters,
+        # An empty page of someone with no requests at all is a first visit, not filters that match nothing.
+        "first_visit": not page.items and not svc.sees_any_request(current_user),
         "categories": svc.list_categories(include_inactive=True),
         "staff": users.list_staff() if policy.can(current_user, "requests.triage") else [],
         "sorts": svc.SORTS,
@@ -71,7 +81,7 @@ def list_requests():
 def new_request():
     """Raise a request, with attachments."""
     form = NewRequestForm()
-    form.category.choices = [(c.code, c.name) for c in svc.list_categories()]
+    form.category.choices = [("", "Choose a category")] + [(c.code, c.name) for c in svc.list_categories()]
     status = 200
     if form.validate_on_submit():
         try:
@@ -83,6 +93,14 @@ def new_request():
             _apply_errors(form, exc)
         else:
             return form_done(f"Request #{req.id} was created.", url_for("requests.show_request", request_id=req.id))
+    elif request.method == "POST":
+        # The form stopped early: show the service's messages too (the category's), all at once.
+        *_, problems = svc.check_new_request(form.title.data, form.description.data, form.category.data,
+                                             form.priority.data)
+        for name, message in problems.items():
+            field = getattr(form, name)
+            if not field.errors:
+                field.errors = [message]
     if request.method == "POST":
         status = 422
     return render_template("requests/new.html", form=form), status
@@ -115,6 +133,7 @@ def _detail_context(req, comment_form: CommentForm | None = None, text_form: Tex
         "action_form": EmptyForm(formdata=None),
         "entries": svc.timeline(current_user, req, expand_before=expand_before),
         "attachments": svc.request_attachments(current_user, req),
+        "follow_ups": svc.follow_ups_of(current_user, req),
     }
 
 
@@ -143,7 +162,7 @@ def request_timeline(request_id: int):
 def request_header(request_id: int):
     """The title block (status, priority and category badges)."""
     req = svc.get_request(current_user, request_id)
-    return render_template(HEADER, req=req)
+    return render_template(HEADER, req=req, follow_ups=svc.follow_ups_of(current_user, req))
 
 
 def _answer(request_id: int, target: str, message: str | None = None, exc: ServiceError | None = None, **extra):
@@ -228,25 +247,65 @@ def edit_text(request_id: int):
 @bp.post("/requests/<int:request_id>/comments")
 @login_required
 def add_comment(request_id: int):
-    """Post a reply or internal note; HTMX gets a fresh comment form and the rest of the page."""
-    svc.get_request(current_user, request_id)
+    """Post a reply or internal note; HTMX gets a fresh comment form and the rest of the page.
+
+    A requester's reply to a resolved request reopens it; to a closed one it is refused, nothing is
+    saved, and the composer offers to open a follow-up request with the reply instead.
+    """
+    seen = svc.get_request(current_user, request_id).status
     form = CommentForm()
     if form.validate_on_submit():
         try:
             svc.add_comment(current_user, request_id, form.body.data,
                             bool(form.internal.data) and policy.can(current_user, "requests.internal_notes"),
                             _uploads(form.attachments))
+        except RequestClosed as exc:
+            offer = FollowUpForm(formdata=None, body=form.body.data)
+            return _follow_up_offer(request_id, offer, exc.status, dropped_files=bool(_uploads(form.attachments)))
         except ServiceError as exc:
             _apply_errors(form, exc)
             status = exc.status
         else:
-            return _answer(request_id, COMMENT_FORM, "Your reply was added.")
+            reopened = workflow.reply_outcome(seen, current_user.role).reopens
+            return _answer(request_id, COMMENT_FORM,
+                           "Your reply was added and the request is open again." if reopened
+                           else "Your reply was added.")
     else:
         status = 422
     req = svc.get_request(current_user, request_id)
     if is_htmx():
         return render_template(COMMENT_FORM, req=req, comment_form=form), status
     return render_template("requests/detail.html", **_detail_context(req, comment_form=form)), status
+
+
+def _follow_up_offer(request_id: int, offer: FollowUpForm, status: int, dropped_files: bool = False):
+    """The composer of a closed request after a refused reply: why, and the reply kept, offered as a
+    follow-up request. HTMX also gets the other parts out of band (the tab may have shown it open)."""
+    req = svc.get_request(current_user, request_id)
+    context = {**_detail_context(req), "reply_refused": RequestClosed(req.id), "follow_up_form": offer,
+               "dropped_files": dropped_files}
+    if is_htmx():
+        return render_with_oob(COMMENT_FORM, context, PARTS, status=status, title=f"#{req.id} {req.title}")
+    return render_template("requests/detail.html", **context), status
+
+
+@bp.post("/requests/<int:request_id>/follow-up")
+@login_required
+def open_follow_up(request_id: int):
+    """Open a follow-up to a closed request with the refused reply as its description, and go to it."""
+    form = FollowUpForm()
+    if not form.validate_on_submit():
+        return _follow_up_offer(request_id, form, 422)
+    try:
+        req = svc.open_follow_up(current_user, request_id, form.body.data)
+    except ValidationFailed as exc:
+        form.body.errors = list(dict.fromkeys(exc.fields.values()))
+        return _follow_up_offer(request_id, form, exc.status)
+    except ServiceError as exc:
+        # Not closed any more (reopened meanwhile), or not theirs: the usual composer, the text kept.
+        return _answer(request_id, COMMENT_FORM, exc=exc, comment_form=CommentForm(formdata=None, body=form.body.data))
+    return form_done(f"Follow-up request #{req.id} was opened, linked to #{request_id}.",
+                     url_for("requests.show_request", request_id=req.id))
 
 
 @bp.get("/attachments/<int:attachment_id>")

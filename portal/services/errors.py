@@ -68,6 +68,17 @@ class StaleChange(Conflict):
                          "Your change was not saved; check it and try again.")
 
 
+class RequestClosed(Conflict):
+    """A reply to a closed request: refused, nothing saved; the caller offers a follow-up request instead."""
+
+    code = "request_closed"
+
+    def __init__(self, request_id: int):
+        self.request_id = request_id
+        super().__init__(f"Request #{request_id} is closed, so it takes no more replies. Your reply was not saved: "
+                         "open a follow-up request linked to it instead.")
+
+
 UNIQUE_VIOLATION = "23505"
 SAME_MOMENT = "Someone else saved a conflicting change at the same moment. Reload and try again."
 

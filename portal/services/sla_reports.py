@@ -36,9 +36,17 @@ def _epoch_hours(delta) -> Any:
     return func.extract("epoch", delta) / 3600.0
 
 
+FILTER_KEYS = ("priority", "category", "assignee", "state", "from", "to")
+END_BEFORE_START = "The end date is before the start date."
+
+
 @dataclass
 class BreachFilters:
-    """Filters of the manager's breach page and the dashboard widget."""
+    """Filters of the manager's breach page and the dashboard widget.
+
+    `submitted` is what was asked for, as typed; `refused` says none of it is applied (a date range
+    that ends before it starts), so the list is the unfiltered one while the form shows the request.
+    """
 
     priority: str = ""
     category: str = ""
@@ -47,48 +55,66 @@ class BreachFilters:
     date_to: date | None = None
     state: str = ""             # "", "breached" or "at_risk"
     errors: dict[str, str] = field(default_factory=dict)
+    submitted: dict[str, str] = field(default_factory=dict)
+    refused: bool = False
+
+    def _applied(self) -> dict[str, str]:
+        return {"priority": self.priority, "category": self.category, "assignee": self.assignee,
+                "state": self.state, "from": self.date_from.isoformat() if self.date_from else "",
+                "to": self.date_to.isoformat() if self.date_to else ""}
 
     def as_query(self, **extra: Any) -> dict[str, Any]:
-        values = {"priority": self.priority, "category": self.category, "assignee": self.assignee,
-                  "state": self.state, "from": self.date_from.isoformat() if self.date_from else "",
-                  "to": self.date_to.isoformat() if self.date_to else "", **extra}
+        """The query string that shows this list again: a refused submission is asked for again as
+        typed, so the poll and the pager keep showing the refusal rather than quietly dropping it."""
+        values = {**(self.submitted if self.refused else self._applied()), **extra}
         return {k: v for k, v in values.items() if v}
+
+    def form_value(self, key: str) -> str:
+        """What the filter form shows for `key`: the applied value, or what was typed if it was refused."""
+        if self.refused or key in self.errors:
+            return self.submitted.get(key, "")
+        return self._applied()[key]
 
 
 def parse_breach_filters(args: Any, strict: bool = False) -> BreachFilters:
-    """Read breach-list filters from a mapping of strings."""
-    f = BreachFilters()
+    """Read breach-list filters from a mapping of strings.
+
+    A value that is not valid is left out and named in `errors`. A range whose end is before its
+    start refuses the whole submission: nothing of it is applied (which half was meant is anyone's
+    guess, and the rest was chosen together with it). `strict` (the API) raises ValidationFailed.
+    """
+    submitted = {key: (args.get(key) or "").strip() for key in FILTER_KEYS}
+    f = BreachFilters(submitted={k: v for k, v in submitted.items() if v})
     errors: dict[str, str] = {}
-    priority = (args.get("priority") or "").strip()
+    priority = submitted["priority"]
     if priority and priority not in PRIORITIES:
         errors["priority"] = f"Unknown priority '{priority[:40]}'."
     else:
         f.priority = priority
-    category = (args.get("category") or "").strip()
+    category = submitted["category"]
     if category and category not in set(db.session.scalars(select(Category.code))):
         errors["category"] = f"Unknown category '{category[:40]}'."
     else:
         f.category = category
-    assignee = (args.get("assignee") or "").strip()
+    assignee = submitted["assignee"]
     if assignee and assignee != "none" and as_id(assignee) is None:
         errors["assignee"] = "Use 'none' or a user id."
     else:
         f.assignee = assignee
-    state = (args.get("state") or "").strip()
+    state = submitted["state"]
     if state and state not in ("breached", "at_risk"):
         errors["state"] = "Use 'breached' or 'at_risk'."
     else:
         f.state = state
     for key, attr in (("from", "date_from"), ("to", "date_to")):
-        raw = (args.get(key) or "").strip()
-        if raw:
+        if submitted[key]:
             try:
-                setattr(f, attr, date.fromisoformat(raw))
+                setattr(f, attr, date.fromisoformat(submitted[key]))
             except ValueError:
                 errors[key] = "Use a date like 2026-11-01."
     if f.date_from and f.date_to and f.date_to < f.date_from:
-        errors["to"] = "The end date is before the start date."
-        f.date_to = None
+        errors["to"] = END_BEFORE_START
+        f = BreachFilters(submitted=f.submitted, refused=True)
     if strict and errors:
         raise ValidationFailed(errors, "Some filters are not valid.")
     f.errors = errors

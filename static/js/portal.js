@@ -53,6 +53,18 @@
     window.setInterval(tickCountdowns, 15000);
   });
   document.addEventListener("htmx:afterSwap", function (evt) { localiseTimes(evt.detail.target.parentNode || document); });
+  // A field message swapped in out of band (data-error-for) marks its input invalid, or valid again,
+  // without the input itself being replaced while the user is typing in it.
+  document.addEventListener("htmx:load", function (evt) {
+    var message = evt.detail.elt;
+    if (!message.matches || !message.matches("[data-error-for]")) { return; }
+    var input = document.getElementById(message.getAttribute("data-error-for"));
+    if (!input) { return; }
+    var invalid = message.textContent.trim() !== "";
+    input.setAttribute("aria-invalid", invalid ? "true" : "false");
+    var field = input.closest(".field");
+    if (field) { field.classList.toggle("has-error", invalid); }
+  });
   document.addEventListener("htmx:responseError", function (evt) {
     var status = evt.detail.xhr.status;
     var messages = {

@@ -158,3 +158,84 @@ def test_comment_nul_character_in_body_is_rejected_not_500(agent, own_request, c
     assert response.status_code == 422, response.get_json()
     assert "body" in error_of(response)["fields"]
     assert count_rows(Comment) == 0
+
+
+# ---------------------------------------------------------------- finished requests and follow-ups
+
+def _finish(agent, req, status: str) -> None:
+    """Resolve `req` as `agent` (and close it, for "closed")."""
+    for step in ("resolved", "closed")[: 2 if status == "closed" else 1]:
+        assert agent.patch(f"service-requests/{req.id}", json={"status": step}).status_code == 200
+
+
+def test_comment_requester_reply_on_resolved_request_reopens_it(requester, agent, own_request):
+    _finish(agent, own_request, "resolved")
+
+    response = requester.post(_comments(own_request), json={"body": "It is broken again."})
+
+    assert response.status_code == 201
+    detail = _detail(requester, own_request)
+    assert (detail["status"], detail["resolved_at"], detail["closed_at"]) == ("open", None, None)
+    assert [c["body"] for c in detail["comments"]] == ["It is broken again."]
+
+
+def test_comment_requester_reply_on_closed_request_is_409_with_the_follow_up_url(requester, agent, own_request,
+                                                                                 stored, count_rows):
+    _finish(agent, own_request, "closed")
+    version = stored(ServiceRequest, own_request.id)["version"]
+
+    response = requester.post(_comments(own_request), json={"body": "It is broken again."})
+
+    assert response.status_code == 409
+    error = error_of(response)
+    assert error["code"] == "request_closed"
+    assert f"#{own_request.id} is closed" in error["message"] and "follow-up" in error["message"]
+    assert error["follow_up_url"] == f"/api/v1/service-requests/{own_request.id}/follow-ups"
+    assert count_rows(Comment) == 0
+    row = stored(ServiceRequest, own_request.id)
+    assert (row["status"], row["version"]) == ("closed", version)
+
+
+def test_follow_up_opens_a_linked_request_from_the_closed_one(requester, agent, own_request, stored):
+    _finish(agent, own_request, "closed")
+    refused = requester.post(_comments(own_request), json={"body": "It is broken again."})
+
+    response = requester.post(error_of(refused)["follow_up_url"], json={"description": "It is broken again."})
+
+    assert response.status_code == 201
+    body = response.get_json()
+    assert response.headers["Location"] == f"/api/v1/service-requests/{body['id']}"
+    assert (body["title"], body["description"], body["category"], body["priority"], body["status"]) == (
+        f"Follow-up to #{own_request.id}: {own_request.title}", "It is broken again.", own_request.category,
+        own_request.priority, "open")
+    assert body["follow_up_of_id"] == own_request.id and body["requester"]["id"] == requester.user.id
+    assert _detail(requester, own_request)["follow_up_ids"] == [body["id"]]
+    assert _detail(agent, own_request)["follow_up_ids"] == [body["id"]]
+    assert stored(ServiceRequest, own_request.id)["status"] == "closed"
+
+
+@pytest.mark.parametrize(("who", "finish", "status", "code"), [
+    ("requester", "resolved", 409, "conflict"),   # not closed: reply on it instead
+    ("agent", "closed", 403, "forbidden"),        # staff reopen; a follow-up is the requester's
+    ("stranger", "closed", 404, "not_found"),
+])
+def test_follow_up_refused_unless_the_requester_follows_up_a_closed_request(
+        factories, as_user, requester, agent, own_request, count_rows, who, finish, status, code):
+    _finish(agent, own_request, finish)
+    caller = {"requester": requester, "agent": agent,
+              "stranger": as_user(factories.make_user("requester"))}[who]
+
+    response = caller.post(f"service-requests/{own_request.id}/follow-ups", json={"description": "Again."})
+
+    assert response.status_code == status
+    assert error_of(response)["code"] == code
+    assert count_rows(ServiceRequest) == 1
+
+
+def test_follow_up_without_a_description_is_422(requester, agent, own_request, count_rows):
+    _finish(agent, own_request, "closed")
+    for body in ({}, {"description": "   "}, {"description": 3}):
+        response = requester.post(f"service-requests/{own_request.id}/follow-ups", json=body)
+        assert response.status_code == 422
+        assert "description" in error_of(response)["fields"]
+    assert count_rows(ServiceRequest) == 1

@@ -298,6 +298,38 @@ def test_list_cursors_walk_every_request_once_in_each_sort(factories, agent, mon
         assert [i["id"] for i in back["items"]] == pages[-2], sort
 
 
+@pytest.mark.parametrize("query", [{"priority": "high", "sort": "priority"}, {"priority": "low", "sort": "priority"},
+                                   {"status": "closed", "sort": "status"}, {"status": "open", "sort": "status"}])
+def test_list_filter_and_sort_on_the_same_field_walks_exactly_the_filtered_requests(factories, agent, query):
+    """A filter said again as the sort's rank (queries._seek_rank) changes no answer: page by page,
+    forwards and back, exactly the matching requests, in the sort's order (oldest first within a
+    priority, newest first within a status)."""
+    from sqlalchemy import update
+
+    from portal.extensions import db
+    from portal.models import ServiceRequest
+
+    made = [factories.make_request(priority=p) for p in ("low", "high", "critical", "high", "low", "medium", "high")]
+    for req, status in ((made[1], "closed"), (made[4], "closed"), (made[5], "in_progress")):
+        db.session.execute(update(ServiceRequest).where(ServiceRequest.id == req.id).values(status=status))
+    db.session.commit()
+    field, value = next((k, v) for k, v in query.items() if k != "sort")
+    matching = [r.id for r in made if getattr(db.session.get(ServiceRequest, r.id), field) == value]
+    expected = matching if field == "priority" else matching[::-1]
+    assert len(expected) >= 2
+    seen, pages = [], []
+    body = agent.get("service-requests", query={**query, "per_page": "1"}).get_json()
+    while True:
+        pages.append([i["id"] for i in body["items"]])
+        seen += pages[-1]
+        if not body["next_cursor"]:
+            break
+        body = agent.get("service-requests", query={**query, "per_page": "1", "after": body["next_cursor"]}).get_json()
+    assert seen == expected
+    back = agent.get("service-requests", query={**query, "per_page": "1", "before": body["prev_cursor"]}).get_json()
+    assert [i["id"] for i in back["items"]] == pages[-2]
+
+
 def test_list_cursor_of_another_sort_or_damaged_is_422(factories, agent):
     factories.make_request()
     factories.make_request()
@@ -587,15 +619,18 @@ def test_patch_closed_request_can_be_reopened(factories, agent, stored):
     assert stored(ServiceRequest, req.id)["status"] == "open"
 
 
-def test_patch_requester_closes_resolved_and_reopens_own_request(factories, requester, agent):
+def test_patch_requester_reopens_resolved_closes_it_and_then_it_stays_closed(factories, requester, agent):
     req = factories.make_request(requester.user)
     agent.patch(_path(req), json={"status": "resolved"})
 
-    closed = requester.patch(_path(req), json={"status": "closed"})
     reopened = requester.patch(_path(req), json={"status": "open"})
+    agent.patch(_path(req), json={"status": "resolved"})
+    closed = requester.patch(_path(req), json={"status": "closed"})
+    refused = requester.patch(_path(req), json={"status": "open"})
 
-    assert closed.status_code == 200 and closed.get_json()["closed_at"] is not None
     assert reopened.status_code == 200 and reopened.get_json()["status"] == "open"
+    assert closed.status_code == 200 and closed.get_json()["closed_at"] is not None
+    assert refused.status_code == 409 and "follow-up" in error_of(refused)["message"]
 
 
 def test_patch_requester_cannot_work_the_request(factories, requester, stored):

@@ -1110,6 +1110,15 @@ def test_breach_list_bad_arguments_are_422(admin, query, field):
     assert error["code"] == "validation_error" and field in error["fields"]
 
 
+def test_breach_list_end_before_start_is_422_naming_the_end_date(desk, admin):
+    response = admin.get(BREACHES, query={"priority": "low", "from": "2026-02-01", "to": "2026-01-31"})
+
+    assert response.status_code == 422, response.get_json()
+    error = error_of(response)
+    assert error["code"] == "validation_error"
+    assert error["fields"] == {"to": "The end date is before the start date."}
+
+
 def test_breach_list_category_with_a_nul_character_is_422_not_500(admin):
     response = admin.get(BREACHES, query={"category": "net\u0000work"})
 

@@ -82,6 +82,48 @@ def test_manager_watches_breaches_and_filters(page, sla_desk, shoot):
     assert page.evaluate("window.__noReload") is True
 
 
+def test_manager_types_an_end_date_before_the_start_and_is_told_so(page, sla_desk, shoot):
+    """A reversed range applies nothing of the submission (not even the priority chosen with it), says
+    so on the end date, keeps what was typed, and clears once the end is put right."""
+    from portal.models._time import utcnow
+
+    today = utcnow().date()
+    yesterday, two_days_ago = (today - timedelta(days=1)).isoformat(), (today - timedelta(days=2)).isoformat()
+    sign_in(page, "morgan@example.com", TEST_PASSWORD)
+    page.click("nav >> text=SLA breaches")
+    rows = page.locator("#breach-table tbody tr")
+    expect(rows).to_have_count(2)
+    page.evaluate("window.__noReload = true")
+    page.select_option("#priority", "high")
+    expect(rows).to_have_count(1)
+
+    page.fill("#from", yesterday)
+    page.fill("#to", two_days_ago)
+    message = page.locator("#to-error")
+    expect(message).to_have_text("The end date is before the start date.")
+    expect(message).to_be_visible()
+    end = page.locator("#to")
+    expect(end).to_have_attribute("aria-invalid", "true")
+    expect(end).to_have_attribute("aria-describedby", "to-error")
+    expect(page.locator("#breach-table .flash-error")).to_contain_text("The filters were not applied.")
+    expect(rows).to_have_count(2)  # nothing of that submission applied, the priority neither
+    expect(page.locator("#from")).to_have_value(yesterday)
+    expect(end).to_have_value(two_days_ago)
+    expect(page.locator("#priority")).to_have_value("high")
+    assert page.evaluate("window.__noReload") is True
+    shoot(page, "110-breach-dates-refused")
+
+    page.reload()  # the address bar kept the submission: the same refusal, from the server alone
+    expect(page.locator("#to-error")).to_have_text("The end date is before the start date.")
+    expect(page.locator("#to")).to_have_value(two_days_ago)
+
+    page.fill("#to", today.isoformat())
+    expect(rows).to_have_count(1)
+    expect(page.locator("#to-error")).to_be_hidden()
+    expect(page.locator("#to")).to_have_attribute("aria-invalid", "false")
+    expect(page.locator("#breach-table .flash-error")).to_have_count(0)
+
+
 def test_manager_grants_and_revokes_an_exemption(page, sla_desk, shoot):
     sign_in(page, "morgan@example.com", TEST_PASSWORD)
     page.goto(f"/requests/{sla_desk['at_risk']}")

@@ -21,6 +21,7 @@ from portal.domain.workflow import (
     apply_transition,
     check_transition,
     is_first_response,
+    reply_outcome,
 )
 
 T0 = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
@@ -36,7 +37,7 @@ EXPECTED_STAFF_MOVES = {
     ("resolved", "open"), ("resolved", "in_progress"), ("resolved", "closed"),
     ("closed", "open"),
 }
-EXPECTED_REQUESTER_MOVES = {("resolved", "closed"), ("resolved", "open"), ("closed", "open")}
+EXPECTED_REQUESTER_MOVES = {("resolved", "closed"), ("resolved", "open")}  # closed is final: a follow-up
 ALL_PAIRS = [(a, b) for a in STATUSES for b in STATUSES]
 
 
@@ -142,7 +143,7 @@ def test_allowed_transitions_usual_next_step_first_then_workflow_order():
     assert allowed_transitions("resolved", "agent") == ["closed", "open", "in_progress"]
     assert allowed_transitions("closed", "admin") == ["open"]
     assert allowed_transitions("resolved", "requester") == ["closed", "open"]
-    assert allowed_transitions("closed", "requester") == ["open"]
+    assert allowed_transitions("closed", "requester") == []  # final for them: a follow-up instead
     assert allowed_transitions("in_progress", "requester") == []
 
 
@@ -301,3 +302,35 @@ def test_apply_transition_property_mixed_roles_keep_consistency(choices, role):
         status = target
         assert (stamps.closed_at is not None) == (status == "closed")
         assert (stamps.resolved_at is not None) == (status in ("resolved", "closed"))
+
+
+# ---------------------------------------------------------------- replies
+
+# Hard-coded: what a requester's reply does in each status (accepted, status after, reopens).
+EXPECTED_REQUESTER_REPLIES = {
+    "open": (True, "open", False),
+    "in_progress": (True, "in_progress", False),
+    "waiting_on_customer": (True, "in_progress", False),
+    "resolved": (True, "open", True),
+    "closed": (False, "closed", False),
+}
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_reply_outcome_of_a_requester(status):
+    outcome = reply_outcome(status, "requester")
+    assert (outcome.accepted, outcome.status, outcome.reopens) == EXPECTED_REQUESTER_REPLIES[status]
+
+
+@pytest.mark.parametrize("role", STAFF_ROLES)
+@pytest.mark.parametrize("status", STATUSES)
+def test_reply_outcome_of_staff_is_taken_and_moves_nothing(status, role):
+    outcome = reply_outcome(status, role)
+    assert (outcome.accepted, outcome.status, outcome.reopens) == (True, status, False)
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_reply_outcome_reopen_is_a_move_the_requester_may_make(status):
+    outcome = reply_outcome(status, "requester")
+    if outcome.reopens:
+        check_transition(status, outcome.status, "requester")

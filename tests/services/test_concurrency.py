@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditLog, ServiceRequest, SlaEvent, SlaExemption, SlaMetric, User
+from portal.models import AuditLog, Comment, ServiceRequest, SlaEvent, SlaExemption, SlaMetric, User
 from portal.models._time import utcnow
 from portal.policy import SYSTEM
 from portal.services import requests as svc
 from portal.services import sla, sla_admin, users
-from portal.services.errors import Conflict, Forbidden, ServiceError, StaleChange
+from portal.services.errors import Conflict, Forbidden, RequestClosed, ServiceError, StaleChange
 
 ROUNDS = 12
 
@@ -116,6 +116,49 @@ def test_race_requester_reopens_while_agent_closes_leaves_a_consistent_request(a
         metric = db.session.scalar(select(SlaMetric).where(SlaMetric.request_id == req.id))
         db.session.refresh(metric)
         assert metric.status == after.status
+
+
+def test_race_requester_replies_while_agent_closes_reopened_or_refused_never_ignored(app, desk, factories):
+    for _ in range(ROUNDS):
+        req = factories.make_request(actor(desk["riley"]))
+        svc.change_status(actor(desk["alex"]), req.id, "resolved")
+        reply, close = race(
+            app,
+            lambda r=req.id: svc.add_comment(actor(desk["riley"]), r, "Still broken.").id,
+            lambda r=req.id: svc.change_status(actor(desk["alex"]), r, "closed").status,
+        )
+        after = fresh(ServiceRequest, req.id)
+        replies = db.session.scalar(select(func.count()).select_from(Comment).where(Comment.request_id == req.id))
+        if isinstance(reply, int):
+            # The reply came first and reopened it; the close was then decided against an open request.
+            assert isinstance(close, Conflict) and not isinstance(close, RequestClosed), close
+            assert (after.status, after.resolved_at, after.closed_at, replies) == ("open", None, None, 1)
+        else:
+            # The close came first: the reply was refused and nothing of it was saved.
+            assert isinstance(reply, RequestClosed) and close == "closed", (reply, close)
+            assert (after.status, replies) == ("closed", 0)
+            assert after.closed_at is not None
+        metric = db.session.scalar(select(SlaMetric).where(SlaMetric.request_id == req.id))
+        db.session.refresh(metric)
+        assert metric.status == after.status
+
+
+def test_race_follow_up_while_agent_reopens_one_or_the_other_never_both_ignored(app, desk, factories):
+    for _ in range(ROUNDS):
+        req = factories.make_request(actor(desk["riley"]))
+        svc.change_status(actor(desk["alex"]), req.id, "resolved")
+        svc.change_status(actor(desk["alex"]), req.id, "closed")
+        follow, reopen = race(
+            app,
+            lambda r=req.id: svc.open_follow_up(actor(desk["riley"]), r, "It is back.").id,
+            lambda r=req.id: svc.change_status(actor(desk["alex"]), r, "open").status,
+        )
+        assert reopen == "open", reopen
+        linked = db.session.scalars(select(ServiceRequest.id).where(ServiceRequest.follow_up_of_id == req.id)).all()
+        if isinstance(follow, int):
+            assert linked == [follow]   # opened while the request was still closed
+        else:
+            assert isinstance(follow, Conflict) and linked == [], follow  # reopened first: reply there instead
 
 
 def test_race_two_replies_both_land_and_the_version_counts_both(app, desk, factories):

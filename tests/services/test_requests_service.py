@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
 from portal.extensions import db
-from portal.models import Attachment, AuditLog, Category, Comment, ServiceRequest
+from portal.models import Attachment, AuditLog, Category, Comment, ServiceRequest, SlaEvent, SlaMetric
 from portal.paging import PER_PAGE_MAX
-from portal.services import audit
+from portal.services import audit, sla
 from portal.services import requests as svc
 from portal.services.attachments import Upload
-from portal.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from portal.services.errors import Conflict, Forbidden, NotFound, RequestClosed, ValidationFailed
 
 VALID = {"title": "Laptop will not boot", "description": "Black screen after the logo.", "category": "hardware",
          "priority": "medium"}
@@ -61,6 +62,8 @@ def agent(factories):
     ({"title": "x" * 201}, {"title"}),
     ({"description": ""}, {"description"}),
     ({"category": "plumbing"}, {"category"}),
+    ({"category": ""}, {"category"}),
+    ({"category": None}, {"category"}),
     ({"priority": "urgent"}, {"priority"}),
     ({"priority": "CRITICAL"}, {"priority"}),
     ({"title": "", "category": "nope", "priority": "x"}, {"title", "category", "priority"}),
@@ -94,6 +97,19 @@ def test_create_request_inactive_category_refused(requester):
     assert "category" in info.value.fields
     assert "network" not in info.value.fields["category"]
     assert count(ServiceRequest) == 0
+
+
+def test_create_request_without_category_asks_for_one(requester):
+    with pytest.raises(ValidationFailed) as info:
+        svc.create_request(requester, **{**VALID, "category": ""})
+    assert info.value.fields == {"category": "Choose a category."}
+
+
+def test_check_new_request_reports_every_field_at_once(ctx):
+    title, description, errors = svc.check_new_request("  Printer  ", "", "", "urgent")
+    assert (title, description) == ("Printer", "")
+    assert errors == {"description": "This field is required.", "category": "Choose a category.",
+                      "priority": "Choose one of: low, medium, high, critical."}
 
 
 def test_create_request_stores_trimmed_values_as_open(requester, factories):
@@ -164,6 +180,15 @@ def test_list_requests_staff_see_all(factories, role):
     staff = factories.make_user(role)
     page = svc.list_requests(staff, svc.RequestFilters())
     assert sorted(ids(page)) == sorted(r.id for r in made)
+
+
+def test_sees_any_request_is_a_requesters_own_or_any_for_staff(factories, requester, agent):
+    assert not svc.sees_any_request(requester) and not svc.sees_any_request(agent)
+    factories.make_request()  # someone else's
+    assert not svc.sees_any_request(requester)
+    assert svc.sees_any_request(agent)
+    factories.make_request(requester)
+    assert svc.sees_any_request(requester)
 
 
 @pytest.fixture()
@@ -500,7 +525,7 @@ def test_change_status_full_lifecycle_timestamps(factories, agent, requester):
     assert row.status == "closed"
     assert row.resolved_at == resolved_at
     assert row.closed_at is not None
-    svc.change_status(requester, req.id, "open")
+    svc.change_status(agent, req.id, "open")  # staff reopen a closed request; its requester cannot
     row = factories.reload(req)
     assert row.status == "open"
     assert row.resolved_at is None and row.closed_at is None
@@ -612,6 +637,122 @@ def test_add_comment_on_invisible_request_not_found(factories, requester):
     other = factories.make_request()
     with pytest.raises(NotFound):
         svc.add_comment(requester, other.id, "hello")
+
+
+def _finished(factories, agent, requester, status: str, **overrides):
+    """A request of `requester`, resolved (and closed, for "closed") by `agent`."""
+    req = factories.make_request(requester, **overrides)
+    svc.change_status(agent, req.id, "resolved")
+    if status == "closed":
+        svc.change_status(agent, req.id, "closed")
+    return factories.reload(req)
+
+
+def test_add_comment_requester_reply_on_resolved_reopens_it_with_audit_and_sla(factories, agent, requester):
+    req = _finished(factories, agent, requester, "resolved")
+    assert req.resolved_at is not None
+
+    comment = svc.add_comment(requester, req.id, "It broke again this morning.")
+
+    row = factories.reload(req)
+    assert (row.status, row.resolved_at, row.closed_at) == ("open", None, None)
+    assert count(Comment, Comment.request_id == req.id) == 1 and comment.body == "It broke again this morning."
+    reopened = audit_rows(req.id, "request.updated")[-1]
+    assert (reopened.actor_id, reopened.before, reopened.after) == (requester.id, {"status": "resolved"},
+                                                                     {"status": "open"})
+    [resumed] = db.session.scalars(select(SlaEvent).where(SlaEvent.request_id == req.id, SlaEvent.kind == "resumed"))
+    assert resumed.detail == {"reason": "reopened", "to": "open"}
+    metric = db.session.scalar(select(SlaMetric).where(SlaMetric.request_id == req.id))
+    assert (metric.status, metric.resolved_at) == ("open", None)
+    changes = [e.changes for e in svc.timeline(requester, row) if e.kind == "event" and e.changes]
+    assert changes[-1] == [("status", "resolved", "open")]
+
+
+def test_add_comment_staff_reply_on_resolved_keeps_it_resolved(factories, agent, requester):
+    req = _finished(factories, agent, requester, "resolved")
+    svc.add_comment(agent, req.id, "Glad it works now.")
+    svc.add_comment(agent, req.id, "Closing tomorrow.", internal=True)
+    row = factories.reload(req)
+    assert row.status == "resolved" and row.resolved_at is not None
+    assert not [r for r in audit_rows(req.id, "request.updated") if "status" in r.after]
+
+
+def test_add_comment_requester_reply_on_closed_refused_and_nothing_saved(app, factories, agent, requester):
+    req = _finished(factories, agent, requester, "closed")
+    audit_before, version = count(AuditLog), req.version
+    upload_dir = Path(app.config["UPLOAD_DIR"])
+    files_before = set(upload_dir.iterdir()) if upload_dir.exists() else set()
+    with pytest.raises(RequestClosed) as info:
+        svc.add_comment(requester, req.id, "Still broken.", uploads=[_upload("photo.jpg")])
+    assert info.value.status == 409 and info.value.code == "request_closed"
+    assert f"#{req.id} is closed" in info.value.message and "follow-up" in info.value.message
+    row = factories.reload(req)
+    assert (row.status, row.version) == ("closed", version)
+    assert count(Comment) == 0 and count(Attachment) == 0
+    assert count(AuditLog) == audit_before
+    assert (set(upload_dir.iterdir()) if upload_dir.exists() else set()) == files_before
+
+
+def test_add_comment_staff_may_still_write_on_a_closed_request(factories, agent, requester):
+    req = _finished(factories, agent, requester, "closed")
+    svc.add_comment(agent, req.id, "Duplicate of #1, for the record.", internal=True)
+    assert factories.reload(req).status == "closed"
+    assert count(Comment, Comment.request_id == req.id) == 1
+
+
+# ---------------------------------------------------------------- follow-ups
+
+def test_open_follow_up_prefills_from_the_closed_request_and_links_it(factories, agent, requester):
+    req = _finished(factories, agent, requester, "closed", title="VPN drops", category="network", priority="high")
+
+    follow = svc.open_follow_up(requester, req.id, "  It drops again since the update.  ")
+
+    row = factories.reload(follow)
+    assert (row.title, row.description, row.category, row.priority, row.status) == (
+        f"Follow-up to #{req.id}: VPN drops", "It drops again since the update.", "network", "high", "open")
+    assert (row.follow_up_of_id, row.requester_id) == (req.id, requester.id)
+    assert factories.reload(req).status == "closed"
+    assert svc.follow_ups_of(requester, req) == [follow.id] == svc.follow_ups_of(agent, req)
+    [created] = audit_rows(follow.id, "request.created")
+    assert created.after["follow_up_of_id"] == req.id
+    [noted] = audit_rows(req.id, "request.followed_up")
+    assert noted.after == {"follow_up_id": follow.id}
+    assert sla.get_metric(follow.id) is not None  # its own SLA clock
+
+
+def test_open_follow_up_title_is_shortened_to_fit(factories, agent, requester):
+    req = _finished(factories, agent, requester, "closed", title="x" * 200)
+    follow = svc.open_follow_up(requester, req.id, "Again.")
+    assert len(follow.title) == 200 and follow.title.startswith(f"Follow-up to #{req.id}: xxx")
+    assert follow.title.endswith("…")
+
+
+def test_open_follow_up_keeps_a_category_retired_since(factories, agent, requester):
+    req = _finished(factories, agent, requester, "closed", category="network")
+    db.session.get(Category, "network").active = False
+    db.session.commit()
+    assert svc.open_follow_up(requester, req.id, "Again.").category == "network"
+
+
+@pytest.mark.parametrize("status", ["open", "resolved"])
+def test_open_follow_up_of_a_request_not_closed_is_refused(factories, agent, requester, status):
+    req = factories.make_request(requester) if status == "open" else _finished(factories, agent, requester, status)
+    with pytest.raises(Conflict) as info:
+        svc.open_follow_up(requester, req.id, "Again.")
+    assert "reply on it instead" in info.value.message
+    assert count(ServiceRequest) == 1
+
+
+def test_open_follow_up_only_by_its_requester(factories, agent, requester):
+    req = _finished(factories, agent, requester, "closed")
+    with pytest.raises(Forbidden):
+        svc.open_follow_up(agent, req.id, "Again.")
+    with pytest.raises(NotFound):
+        svc.open_follow_up(factories.make_user("requester"), req.id, "Again.")
+    with pytest.raises(ValidationFailed) as info:
+        svc.open_follow_up(requester, req.id, "   ")
+    assert set(info.value.fields) == {"description"}
+    assert count(ServiceRequest) == 1
 
 
 # ---------------------------------------------------------------- timeline

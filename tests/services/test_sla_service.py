@@ -334,7 +334,7 @@ def test_reopening_continues_the_resolution_clock_without_the_resolved_period(
         move(requester, req, "closed")
     assert sla.check_all_breaches(now=T0 + 19 * H) == []
     clock.set(T0 + 20 * H)
-    move(requester, req, "open")                      # reopened after 17 hours resolved
+    move(agent if via_close else requester, req, "open")  # reopened after 17 hours resolved (closed: by staff)
     m = metric_of(req)
     assert (m.resolved_at, m.resolution_sla_met, m.status) == (None, None, "open")
     assert m.resolution_due_at == T0 + 25 * H
@@ -346,6 +346,24 @@ def test_reopening_continues_the_resolution_clock_without_the_resolved_period(
     assert sla.check_all_breaches(now=T0 + 26 * H) == [{
         "request_id": req.id, "title": req.title, "priority": "high",
         "breaches": [{"type": "resolution", "hours_overdue": 1.0}]}]
+
+
+def test_a_requester_reply_to_a_resolved_request_reopens_it_and_continues_the_resolution_clock(
+        raise_request, clock, agent, requester):
+    req = raise_request()
+    clock.set(T0 + 0.5 * H)
+    reply(agent, req)
+    clock.set(T0 + 3 * H)
+    move(agent, req, "resolved")                      # 3 of 8 hours used
+    clock.set(T0 + 20 * H)
+    reply(requester, req, body="It is broken again.")  # reopened by the reply, 17 hours later
+    m = metric_of(req)
+    assert (m.resolved_at, m.resolution_sla_met, m.status) == (None, None, "open")
+    assert m.resolution_due_at == T0 + 25 * H
+    reopened = events_of(req)[-1]
+    assert (reopened.kind, reopened.at, reopened.detail) == ("resumed", T0 + 20 * H,
+                                                             {"reason": "reopened", "to": "open"})
+    assert sla.check_all_breaches(now=T0 + 24.5 * H) == []
 
 
 def test_resolving_again_after_a_reopen_is_judged_on_the_continued_clock(raise_request, clock, agent):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -154,6 +155,72 @@ def test_list_requester_sees_only_own(login_client, listing):
     assert 'name="assignee"' not in html
 
 
+def _tabs(html: str) -> list[str]:
+    """The quick-view tabs' labels, in order."""
+    nav = re.search(r'<nav class="tabs" aria-label="Quick views">(.*?)</nav>', html, re.S)
+    return re.findall(r">([^<]+)</a>", nav.group(1)) if nav else []
+
+
+def _current_tab(html: str) -> str | None:
+    nav = re.search(r'<nav class="tabs" aria-label="Quick views">(.*?)</nav>', html, re.S)
+    found = re.search(r'aria-current="page">([^<]+)</a>', nav.group(1)) if nav else None
+    return found.group(1) if found else None
+
+
+def test_list_requester_tabs_are_open_and_closed(login_client, listing):
+    _, alice, bob, reqs = listing
+    client = login_client(alice)
+    html = text_of(client.get("/requests"))
+    assert _tabs(html) == ["All", "Open", "Closed"]
+    assert "Open work" not in html and "Assigned to me" not in html
+    assert _current_tab(html) == "All"
+    closed = text_of(client.get("/requests?status=done"))
+    assert _current_tab(closed) == "Closed"
+    assert _titles(text_of(login_client(bob).get("/requests?status=done")), reqs) == {"badge"}
+    opened = text_of(login_client(bob).get("/requests?status=active"))
+    assert _current_tab(opened) == "Open"
+    assert _titles(opened, reqs) == {"excel"}
+
+
+def test_list_staff_keep_their_work_tabs(login_client, listing):
+    agent, *_ = listing
+    html = text_of(login_client(agent).get("/requests"))
+    assert _tabs(html) == ["All", "Open work", "Assigned to me", "Unassigned"]
+    assert "Open work (not resolved)" in html
+
+
+def test_list_new_requester_is_invited_to_raise_a_first_request(login_client, listing, make):
+    newcomer = make.user("requester")
+    client = login_client(newcomer)
+    for query in ("", "?status=done&q=printer"):
+        html = text_of(client.get("/requests" + query))
+        assert "Raise your first request" in html
+        assert re.search(r'<a class="button primary" href="/requests/new">Raise your first request</a>', html)
+        assert "No requests match" not in html
+        # Nothing to filter yet, and one button, not two.
+        assert _tabs(html) == [] and '<form id="filters"' not in html
+        assert html.count('class="button primary"') == 1
+        # None of the other requesters' requests leak into it.
+        assert _titles(html, listing[3]) == set()
+    partial = text_of(client.get("/requests?priority=high", headers=TABLE))
+    assert partial.lstrip().startswith('<section id="request-table"') and "Raise your first request" in partial
+
+
+def test_list_filters_matching_nothing_say_so_with_a_way_to_clear_them(login_client, listing):
+    _, alice, _, _ = listing
+    for headers in ({}, TABLE):
+        html = text_of(login_client(alice).get("/requests?status=done&q=printer", headers=headers))
+        assert "No requests match these filters." in html
+        assert '<a class="button" href="/requests">Clear the filters</a>' in html
+        assert "Raise your first request" not in html
+
+
+def test_list_empty_for_staff_when_nobody_raised_anything(login_client, make):
+    html = text_of(login_client(make.user("agent")).get("/requests"))
+    assert "No requests yet" in html and "No requests match" not in html
+    assert "Raise your first request" not in html
+
+
 @pytest.mark.parametrize("query", [
     "status=bogus", "priority=urgent", "category=nope", "assignee=someone", "sort=sideways", "page=abc",
     "page=0", "per_page=-3", "status=%3Cscript%3E", "assignee=%D9%A1", "page=%C2%B2",
@@ -260,6 +327,35 @@ def test_new_request_form_renders(login_client, make):
         assert f'name="{name}"' in html
 
 
+def test_new_request_form_starts_without_a_category(login_client, make):
+    html = text_of(login_client(make.user("requester")).get("/requests/new"))
+    select = re.search(r'<select[^>]*name="category"[^>]*>(.*?)</select>', html, re.S).group(1)
+    assert select.lstrip().startswith('<option value="">Choose a category</option>')
+    assert "selected" not in select
+
+
+def test_new_request_without_category_says_choose_one(login_client, make):
+    client = login_client(make.user("requester"))
+    response = client.post("/requests/new", data={
+        "title": "Monitor flickers", "category": "", "priority": "medium", "description": "Every minute.",
+    })
+    assert response.status_code == 422
+    html = text_of(response)
+    assert re.search(r'<select[^>]*aria-invalid="true"[^>]*name="category"|<select[^>]*name="category"[^>]*'
+                     r'aria-invalid="true"', html)
+    assert '<p class="error" role="alert">Choose a category.</p>' in html
+    assert "Monitor flickers" in html and "Every minute." in html
+    assert make.count("ServiceRequest") == 0
+
+
+def test_new_request_shows_the_category_message_beside_the_forms_own(login_client, make):
+    client = login_client(make.user("requester"))
+    html = text_of(client.post("/requests/new", data={"title": "", "priority": "medium", "description": "x"}))
+    assert "This field is required." in html and "Choose a category." in html
+    assert html.count('<p class="error"') == 2
+    assert make.count("ServiceRequest") == 0
+
+
 def test_new_request_valid_post_creates_and_redirects(login_client, make):
     user = make.user("requester")
     client = login_client(user)
@@ -295,7 +391,7 @@ def test_new_request_invalid_post_shows_errors_422(login_client, make):
     assert response.status_code == 422
     html = text_of(response)
     assert "This field is required." in html
-    assert "Not a valid choice" in html
+    assert "Choose one of: " in html  # a category not offered (the service's one check)
     assert 'aria-invalid="true"' in html
     assert "Kept text" in html
     assert make.count("ServiceRequest") == 0
@@ -690,3 +786,147 @@ def test_download_keeps_unicode_filename(login_client, make):
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("attachment;")
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9%20notes.txt" in disposition
+
+
+# ---------------------------------------------------------------- replies to finished requests, follow-ups
+
+
+def _follow_ups(app, request_id: int) -> list[SimpleNamespace]:
+    """The requests that follow up `request_id`, oldest first."""
+    from sqlalchemy import select
+
+    from portal.extensions import db
+    from portal.models import ServiceRequest
+
+    with app.app_context():
+        rows = db.session.scalars(select(ServiceRequest).where(ServiceRequest.follow_up_of_id == request_id)
+                                  .order_by(ServiceRequest.id))
+        return [SimpleNamespace(id=r.id, title=r.title, description=r.description, category=r.category,
+                                priority=r.priority, status=r.status, requester_id=r.requester_id) for r in rows]
+
+
+@pytest.fixture()
+def finished(make):
+    """finished(status): an agent, a requester and their request in `status` (resolved or closed)."""
+
+    def build(status: str):
+        agent = make.user("agent")
+        alice = make.user("requester")
+        req = make.request(alice, title="Monitor flickers", category="hardware", priority="high", status=status)
+        return agent, alice, req
+
+    return build
+
+
+def test_comment_form_on_resolved_request_tells_the_requester_a_reply_reopens_it(login_client, finished):
+    agent, alice, req = finished("resolved")
+    assert "Replying reopens this request." in text_of(login_client(alice).get(f"/requests/{req.id}"))
+    assert "Replying reopens this request." not in text_of(login_client(agent).get(f"/requests/{req.id}"))
+
+
+def test_comment_requester_reply_on_resolved_reopens_it(login_client, make, finished):
+    _, alice, req = finished("resolved")
+    response = login_client(alice).post(f"/requests/{req.id}/comments", data={"body": "It flickers again."},
+                                        headers=HX)
+    assert response.status_code == 200
+    html = text_of(response)
+    assert "Your reply was added and the request is open again." in main_part(html)
+    assert oob_ids(html) == REQUEST_PAGE_PARTS
+    header = html[html.index('<div id="request-header"'):]
+    assert 'class="badge status-open"' in header[:header.index("</div>")]
+    assert "changed status" in html and "It flickers again." in html
+    assert make.get_request(req.id).status == "open"
+    assert [c.body for c in make.comments(req.id)] == ["It flickers again."]
+
+
+def test_comment_staff_reply_on_resolved_keeps_it_resolved(login_client, make, finished):
+    agent, _, req = finished("resolved")
+    response = login_client(agent).post(f"/requests/{req.id}/comments", data={"body": "Good to hear."}, headers=HX)
+    assert response.status_code == 200 and "Your reply was added." in text_of(response)
+    assert make.get_request(req.id).status == "resolved"
+
+
+def test_comment_requester_reply_on_closed_htmx_409_offers_a_follow_up(login_client, make, finished):
+    _, alice, req = finished("closed")
+    response = login_client(alice).post(f"/requests/{req.id}/comments", data={"body": "It flickers again."},
+                                        headers=HX)
+    assert response.status_code == 409
+    html = text_of(response)
+    form = main_part(html)
+    assert form.lstrip().startswith('<section id="comment-form"')
+    assert f"Request #{req.id} is closed, so it takes no more replies. Your reply was not saved" in form
+    assert f'action="/requests/{req.id}/follow-up"' in form and "Open a follow-up request" in form
+    assert re.search(r"<textarea[^>]*>\s*It flickers again.</textarea>", form)  # what they typed is kept
+    assert "attach" not in form.split("</div>")[0]  # no files were sent, none lost
+    assert oob_ids(html) == REQUEST_PAGE_PARTS
+    assert make.comments(req.id) == [] and make.get_request(req.id).status == "closed"
+    assert _follow_ups(make.app, req.id) == []
+
+
+def test_comment_requester_reply_on_closed_plain_post_shows_the_offer_on_the_page(login_client, make, finished):
+    _, alice, req = finished("closed")
+    response = login_client(alice).post(
+        f"/requests/{req.id}/comments", content_type="multipart/form-data",
+        data={"body": "Photo of the flicker", "attachments": (io.BytesIO(b"\x89PNG..."), "flicker.png")})
+    assert response.status_code == 409
+    html = text_of(response)
+    assert "<html" in html and "Open a follow-up request" in html and "Photo of the flicker" in html
+    assert "The files you attached were not kept either" in html
+    assert make.comments(req.id) == [] and make.count("Attachment") == 0
+
+
+def test_follow_up_htmx_opens_a_linked_request_and_goes_to_it(login_client, make, finished):
+    agent, alice, req = finished("closed")
+    client = login_client(alice)
+    response = client.post(f"/requests/{req.id}/follow-up", data={"body": "It flickers again."}, headers=HX)
+    assert response.status_code == 204
+    [follow] = _follow_ups(make.app, req.id)
+    assert response.headers["HX-Redirect"] == f"/requests/{follow.id}"
+    assert (follow.title, follow.description, follow.category, follow.priority, follow.status,
+            follow.requester_id) == (f"Follow-up to #{req.id}: Monitor flickers", "It flickers again.", "hardware",
+                                     "high", "open", alice.id)
+    page = text_of(client.get(f"/requests/{follow.id}"))
+    assert f"Follow-up request #{follow.id} was opened, linked to #{req.id}." in page
+    assert f'Follow-up to <a href="/requests/{req.id}">#{req.id}</a>' in page
+    assert f'raised this request as a follow-up to <a href="/requests/{req.id}">#{req.id}</a>' in page
+    for viewer in (client, login_client(agent)):
+        original = text_of(viewer.get(f"/requests/{req.id}/header"))
+        assert f'Follow-ups: <a href="/requests/{follow.id}">#{follow.id}</a>' in original
+    assert make.get_request(req.id).status == "closed" and make.comments(req.id) == []
+
+
+def test_follow_up_plain_post_redirects_to_the_new_request(login_client, make, finished):
+    _, alice, req = finished("closed")
+    response = login_client(alice).post(f"/requests/{req.id}/follow-up", data={"body": "Again."})
+    assert response.status_code == 303
+    [follow] = _follow_ups(make.app, req.id)
+    assert response.headers["Location"].endswith(f"/requests/{follow.id}")
+
+
+def test_follow_up_empty_message_keeps_the_offer_with_the_reason(login_client, make, finished):
+    _, alice, req = finished("closed")
+    response = login_client(alice).post(f"/requests/{req.id}/follow-up", data={"body": "  "}, headers=HX)
+    assert response.status_code == 422
+    form = main_part(text_of(response))
+    assert "Write what the follow-up is about." in form and "Open a follow-up request" in form
+    assert _follow_ups(make.app, req.id) == []
+
+
+def test_follow_up_of_a_request_reopened_meanwhile_is_refused_and_keeps_the_text(login_client, make, finished):
+    _, alice, req = finished("resolved")  # reopened (or never closed) since the offer was shown
+    response = login_client(alice).post(f"/requests/{req.id}/follow-up", data={"body": "It flickers again."},
+                                        headers=HX)
+    assert response.status_code == 409
+    form = main_part(text_of(response))
+    assert f"Request #{req.id} is resolved now, not closed: reply on it instead." in form
+    assert f'action="/requests/{req.id}/comments"' in form
+    assert re.search(r"<textarea[^>]*>\s*It flickers again.</textarea>", form)
+    assert _follow_ups(make.app, req.id) == []
+
+
+def test_follow_up_by_staff_is_refused(login_client, make, finished):
+    agent, _, req = finished("closed")
+    response = login_client(agent).post(f"/requests/{req.id}/follow-up", data={"body": "Again."}, headers=HX)
+    assert response.status_code == 403
+    assert "Only the requester can open a follow-up" in text_of(response)
+    assert _follow_ups(make.app, req.id) == []

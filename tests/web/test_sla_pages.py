@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from html import unescape
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 from portal.policy import SYSTEM
-from tests.web.helpers import HX, csrf_from_body, csrf_from_form, oob_ids, text_of
+from tests.web.helpers import HX, csrf_from_body, csrf_from_form, main_part, oob_ids, text_of
 
 BREACH_TABLE = {**HX, "HX-Target": "breach-table"}
 
@@ -242,7 +242,9 @@ def test_breach_htmx_partial_is_only_the_table(login_client, desk):
     response = login_client(desk["manager"]).get("/sla/breaches?state=breached", headers=BREACH_TABLE)
     html = text_of(response)
     assert html.lstrip().startswith('<section id="breach-table"')
-    assert html.rstrip().endswith("</section>")
+    assert main_part(html).rstrip().endswith("</section>")
+    # Beside it only the date fields' (empty) messages, out of band.
+    assert oob_ids(html) == {"from-error", "to-error"}
     for absent in ("<html", "<body", '<form id="breach-filters"', "Compliance", 'class="compliance"'):
         assert absent not in html
     assert "HX-Request" in {v.strip() for v in response.headers["Vary"].split(",")}
@@ -351,16 +353,81 @@ def test_breach_pages_and_the_poll_stays_on_the_page(login_client, desk, two_per
     assert args == {"page": ["2"], "state": ["breached"]}
 
 
-def test_breach_end_before_start_is_ignored_as_the_notice_says(login_client, desk, app):
-    """The notice says the bad end date was ignored, so the rows must be those of the start date alone."""
+def _reversed_range(app) -> tuple[str, str]:
+    """A start and an end two and three days ago: the end is before the start."""
     today = _today(app)
-    since = (today - timedelta(days=2)).isoformat()
-    until = (today - timedelta(days=3)).isoformat()
-    html = unescape(text_of(login_client(desk["manager"]).get(f"/sla/breaches?from={since}&to={until}",
-                                                               headers=BREACH_TABLE)))
-    assert "Some filters were ignored: The end date is before the start date." in html
-    assert _keys(desk, html) == ["late", "recent", "risky"]
-    assert "to" not in _hx_get(html, "breach-table")[1]
+    return (today - timedelta(days=2)).isoformat(), (today - timedelta(days=3)).isoformat()
+
+
+def _field_message(html: str, element_id: str) -> str | None:
+    """The text of the field message <p id="...">, or None when there is none."""
+    found = re.search(rf'<p [^>]*id="{element_id}"[^>]*>([^<]*)</p>', html)
+    return unescape(found.group(1)).strip() if found else None
+
+
+def _text(html: str) -> str:
+    """The words of some markup, tags dropped and spaces squeezed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def _input_tag(html: str, element_id: str) -> str:
+    return re.search(rf'<input [^>]*id="{element_id}"[^>]*>', html).group(0)
+
+
+def test_breach_end_before_start_is_refused_and_nothing_applied(login_client, desk, app):
+    """Neither date, nor the priority sent with them, narrows the list: the whole submission is refused."""
+    since, until = _reversed_range(app)
+    client = login_client(desk["manager"])
+    for headers in ({}, BREACH_TABLE):
+        response = client.get(f"/sla/breaches?priority=critical&from={since}&to={until}", headers=headers)
+        assert response.status_code == 200, headers
+        html = unescape(text_of(response))
+        assert _keys(desk, html) == list(LISTED), headers
+        assert "The filters were not applied. The end date is before the start date." in _text(html), headers
+        assert "Some filters were ignored" not in html, headers
+
+
+def test_breach_end_before_start_marks_the_end_date_and_keeps_what_was_typed(login_client, desk, app):
+    since, until = _reversed_range(app)
+    html = text_of(login_client(desk["manager"]).get(f"/sla/breaches?priority=critical&from={since}&to={until}"))
+    end = _input_tag(html, "to")
+    assert f'value="{until}"' in end and 'aria-invalid="true"' in end and 'aria-describedby="to-error"' in end
+    assert _field_message(html, "to-error") == "The end date is before the start date."
+    start = _input_tag(html, "from")
+    assert f'value="{since}"' in start and 'aria-invalid="false"' in start
+    assert not _field_message(html, "from-error")
+    assert '<option value="critical" selected>' in html
+    assert "has-error" in re.search(r'<div class="field[^"]*">\s*<label for="to">', html).group(0)
+
+
+def test_breach_end_before_start_htmx_brings_the_field_message_out_of_band(login_client, desk, app):
+    """The form is not swapped (the user is typing in it): the message comes out of band, and stays
+    through the 30-second poll, which asks for what was typed."""
+    since, until = _reversed_range(app)
+    client = login_client(desk["manager"])
+    html = text_of(client.get(f"/sla/breaches?priority=critical&from={since}&to={until}", headers=BREACH_TABLE))
+    assert html.lstrip().startswith('<section id="breach-table"')
+    assert {"from-error", "to-error"} <= oob_ids(html)
+    assert _field_message(html, "to-error") == "The end date is before the start date."
+    assert 'data-error-for="to"' in html
+    assert '<form id="breach-filters"' not in html and 'id="to" name="to"' not in html
+    path, args = _hx_get(html, "breach-table")
+    assert args == {"priority": ["critical"], "from": [since], "to": [until]}
+    polled = unescape(text_of(client.get(path + "?" + urlencode(args, doseq=True), headers=BREACH_TABLE)))
+    assert _field_message(polled, "to-error") == "The end date is before the start date."
+
+    # Putting the end right clears the message and applies the filters.
+    fixed = text_of(client.get(f"/sla/breaches?priority=critical&from={until}&to={since}", headers=BREACH_TABLE))
+    assert {"from-error", "to-error"} <= oob_ids(fixed)
+    assert not _field_message(fixed, "to-error")
+    assert "not applied" not in fixed and _keys(desk, fixed) == []
+
+
+def test_breach_same_day_range_is_fine(login_client, desk, app):
+    day = (_today(app) - timedelta(days=10)).isoformat()  # "old" was raised exactly 240 hours ago
+    html = text_of(login_client(desk["manager"]).get(f"/sla/breaches?from={day}&to={day}"))
+    assert _keys(desk, html) == ["old"]
+    assert not _field_message(html, "to-error") and 'aria-invalid="false"' in _input_tag(html, "to")
 
 
 def test_breach_resolved_and_closed_never_listed(login_client, desk, app):

@@ -7,8 +7,11 @@ from portal.services.requests.commands import (
     add_comment,
     assign,
     change_status,
+    check_new_request,
     create_request,
+    follow_up_title,
     lock_request,
+    open_follow_up,
     parse_version,
     update_request,
 )
@@ -17,18 +20,21 @@ from portal.services.requests.queries import (
     SORTS,
     STATUS_GROUPS,
     RequestFilters,
+    follow_ups_of,
     get_request,
     last_change,
     list_categories,
     list_requests,
     parse_filters,
+    sees_any_request,
     visible_requests,
 )
 from portal.services.requests.timeline import Timeline, TimelineEntry, older_entries, timeline, visible_comments
 
 __all__ = [
     "REQUEST_AUDIT_FIELDS", "SEARCH_MAX", "SORTS", "STATUS_GROUPS", "RequestFilters", "Timeline", "TimelineEntry",
-    "add_comment", "assign", "change_status", "create_request", "get_attachment", "get_request", "last_change",
-    "list_categories", "list_requests", "lock_request", "older_entries", "parse_filters", "parse_version",
-    "request_attachments", "timeline", "update_request", "visible_comments", "visible_requests",
+    "add_comment", "assign", "change_status", "check_new_request", "create_request", "follow_up_title",
+    "follow_ups_of", "get_attachment", "get_request", "last_change", "list_categories", "list_requests",
+    "lock_request", "older_entries", "open_follow_up", "parse_filters", "parse_version", "request_attachments",
+    "sees_any_request", "timeline", "update_request", "visible_comments", "visible_requests",
 ]

@@ -21,7 +21,7 @@ from portal.models.service_request import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MA
 from portal.paging import as_id
 from portal.services import attachments as files
 from portal.services import audit, notifications, sla
-from portal.services.errors import Conflict, NotFound, StaleChange, ValidationFailed
+from portal.services.errors import Conflict, NotFound, RequestClosed, StaleChange, ValidationFailed
 from portal.services.requests.queries import get_request, last_change, list_categories, visible_requests
 from portal.services.text import clean_text
 from portal.services.uow import unit_of_work
@@ -62,8 +62,11 @@ def lock_request(actor: User, request_id: int, expected_version: int | None = No
 # ---------------------------------------------------------------- validation
 
 def _check_category(errors: dict[str, str], code: Any) -> str:
+    """A category is required and must be an active one (the one check for the page, the API and edits)."""
     active = {c.code for c in list_categories()}
-    if code not in active:
+    if code in (None, ""):
+        errors["category"] = "Choose a category."
+    elif code not in active:
         errors["category"] = f"Choose one of: {', '.join(sorted(active))}."
     return code
 
@@ -88,6 +91,19 @@ def _check_assignee(assignee_id: Any) -> User | None:
 
 # ---------------------------------------------------------------- raising
 
+def check_new_request(title: Any, description: Any, category: Any,
+                      priority: Any = "medium") -> tuple[str, str, dict[str, str]]:
+    """A new request's title and description cleaned, and what is wrong with its fields by name
+    (empty when nothing is). A form that finds faults of its own asks this too, so every message
+    shows at once."""
+    errors: dict[str, str] = {}
+    title = clean_text(errors, "title", title, TITLE_MAX)
+    description = clean_text(errors, "description", description, DESCRIPTION_MAX)
+    _check_category(errors, category)
+    _check_priority(errors, priority)
+    return title, description, errors
+
+
 def create_request(
     actor: User,
     title: str,
@@ -97,28 +113,59 @@ def create_request(
     uploads: list[files.Upload] | None = None,
 ) -> ServiceRequest:
     """Raise a new request as `actor`, with any attachments, in one transaction."""
-    errors: dict[str, str] = {}
-    title = clean_text(errors, "title", title, TITLE_MAX)
-    description = clean_text(errors, "description", description, DESCRIPTION_MAX)
-    _check_category(errors, category)
-    _check_priority(errors, priority)
+    title, description, errors = check_new_request(title, description, category, priority)
     if errors:
         raise ValidationFailed(errors)
     stored = files.store_uploads(uploads or [])
     with unit_of_work() as work:
         work.on_rollback(lambda: files.discard(stored))
-        now = utcnow()
-        req = ServiceRequest(
-            title=title, description=description, category=category, priority=priority,
-            status="open", requester_id=actor.id, created_at=now, updated_at=now,
-        )
-        db.session.add(req)
-        db.session.flush()
-        _add_attachments(actor, req, None, stored)
-        audit.record(actor, "request.created", "service_request", req.id, None,
-                     audit.snapshot(req, REQUEST_AUDIT_FIELDS))
-        sla.start_clock(req, now, actor)
-        notifications.request_created(req)
+        req = _insert_request(actor, stored, title=title, description=description, category=category,
+                              priority=priority)
+    return req
+
+
+def _insert_request(actor: User, stored, **values: Any) -> ServiceRequest:
+    """A new open request of `actor` with its files, audit row, SLA clock and receipt (in the caller's unit of work)."""
+    now = utcnow()
+    req = ServiceRequest(**values, status="open", requester_id=actor.id, created_at=now, updated_at=now)
+    db.session.add(req)
+    db.session.flush()
+    _add_attachments(actor, req, None, stored)
+    fields = REQUEST_AUDIT_FIELDS + (("follow_up_of_id",) if req.follow_up_of_id else ())
+    audit.record(actor, "request.created", "service_request", req.id, None, audit.snapshot(req, fields))
+    sla.start_clock(req, now, actor)
+    notifications.request_created(req)
+    return req
+
+
+def follow_up_title(original: ServiceRequest) -> str:
+    """"Follow-up to #N: <its title>", shortened to fit a title."""
+    title = f"Follow-up to #{original.id}: {original.title}"
+    return title if len(title) <= TITLE_MAX else title[:TITLE_MAX - 1].rstrip() + "…"
+
+
+def open_follow_up(actor: User, request_id: int, description: str) -> ServiceRequest:
+    """Raise a request that continues a closed one: its category and priority, linked to it.
+
+    What the requester tried to reply becomes the description. The category is the closed
+    request's even if it was retired since (staff can re-categorise). The closed request is locked,
+    so a reopen at the same moment either lands first (the follow-up is refused: reply there) or
+    after (the follow-up stands).
+    """
+    original = get_request(actor, request_id)
+    policy.require_follow_up(actor, original.requester_id)
+    errors: dict[str, str] = {}
+    description = clean_text(errors, "description", description, DESCRIPTION_MAX)
+    if errors:
+        raise ValidationFailed(errors)
+    with unit_of_work():
+        original = lock_request(actor, request_id)
+        if original.status != "closed":
+            message = f"Request #{original.id} is {original.status_label.lower()} now, not closed: reply on it instead."
+            raise Conflict(message)
+        req = _insert_request(actor, [], title=follow_up_title(original), description=description,
+                              category=original.category, priority=original.priority, follow_up_of_id=original.id)
+        audit.record(actor, "request.followed_up", "service_request", original.id, None, {"follow_up_id": req.id})
     return req
 
 
@@ -262,20 +309,28 @@ def add_comment(
 ) -> Comment:
     """Reply on a request. Staff may write internal notes; a staff reply may be the first response.
 
-    A reply adds to the request and overwrites nothing, so it carries no version check; it still
-    locks the request, because a requester's reply moves a request waiting on them back to work.
+    A requester's reply moves a request waiting on them back to work and reopens a resolved one
+    (its resolution cleared, its SLA resolution clock resumed); to a closed one it is refused with
+    RequestClosed and nothing is saved (they open a follow-up instead). A reply adds to the request
+    and overwrites nothing, so it carries no version check; it still locks the request and decides
+    on the locked status, so an agent closing it at the same moment comes wholly before or after.
     """
-    get_request(actor, request_id)  # NotFound before any file is written
+    req = get_request(actor, request_id)  # NotFound before any file is written
     if internal:
         policy.require(actor, "requests.internal_notes")
     errors: dict[str, str] = {}
     body = clean_text(errors, "body", body, COMMENT_MAX)
     if errors:
         raise ValidationFailed(errors)
+    if not workflow.reply_outcome(req.status, actor.role).accepted:
+        raise RequestClosed(req.id)  # before any file is written; decided again under the lock
     stored = files.store_uploads(uploads or [])
     with unit_of_work() as work:
         work.on_rollback(lambda: files.discard(stored))
         req = lock_request(actor, request_id)
+        outcome = workflow.reply_outcome(req.status, actor.role)
+        if not outcome.accepted:
+            raise RequestClosed(req.id)
         now = utcnow()
         comment = Comment(request_id=req.id, author_id=actor.id, body=body, internal=bool(internal), created_at=now)
         db.session.add(comment)
@@ -285,9 +340,10 @@ def add_comment(
         clock_before = sla.clock_snapshot(req)
         if workflow.is_first_response(actor.role, comment.internal, req.first_response_at):
             req.first_response_at = now
-        if not actor.is_staff and req.status == "waiting_on_customer":
-            # The customer answered: the ball is back with the agents.
-            req.status = "in_progress"
+        if outcome.reopens:
+            _apply_status(actor, req, outcome.status, now)  # the workflow's reopen: resolution cleared
+        else:
+            req.status = outcome.status  # e.g. the customer answered: the ball is back with the agents
         req.updated_at = now
         audit.record(actor, "comment.added", "service_request", req.id, None,
                      {"comment_id": comment.id, "internal": comment.internal})

@@ -48,6 +48,14 @@ def visible_requests(actor: User) -> Select:
     return stmt
 
 
+def sees_any_request(actor: User) -> bool:
+    """Whether the actor has any request to see at all (a requester: one of their own).
+
+    One index probe (EXISTS), for the list's empty state: a first visit, not filters matching nothing.
+    """
+    return bool(db.session.scalar(select(visible_requests(actor).with_only_columns(ServiceRequest.id).exists())))
+
+
 def get_request(actor: User, request_id: int) -> ServiceRequest:
     """The request if the actor may see it; NotFound otherwise (never reveals that it exists)."""
     stmt = visible_requests(actor).where(ServiceRequest.id == request_id).options(
@@ -57,6 +65,13 @@ def get_request(actor: User, request_id: int) -> ServiceRequest:
     if found is None:
         raise NotFound(f"Request #{request_id} was not found.")
     return found
+
+
+def follow_ups_of(actor: User, req: ServiceRequest) -> list[int]:
+    """The ids of the follow-ups the actor may see that continue `req`, oldest first (a partial index)."""
+    stmt = (visible_requests(actor).with_only_columns(ServiceRequest.id)
+            .where(ServiceRequest.follow_up_of_id == req.id).order_by(ServiceRequest.id))
+    return list(db.session.scalars(stmt))
 
 
 def last_change(request_id: int) -> tuple[str | None, datetime | None, int | None]:
@@ -342,6 +357,21 @@ def capped_count(stmt: Select, order: list | None = None, cap: int | None = None
     return (counted, True) if counted <= cap else (cap, False)
 
 
+def _seek_rank(stmt: Select, f: RequestFilters) -> Select:
+    """A priority or status filter said again as its rank when the list is sorted by that rank.
+
+    PostgreSQL cannot tell that priority = 'low' means priority_rank = 3: without it, the sort's
+    index (priority_rank, created_at, id) is walked from the first rank, past every row of the
+    ranks before, until enough low ones turn up. With it the walk starts at the right rank, and a
+    cursor's "later ranks" branch that the filter rules out ends at once.
+    """
+    if f.sort == "priority" and f.priority:
+        stmt = stmt.where(ServiceRequest.priority_rank == workflow.PRIORITY_RANK[f.priority])
+    elif f.sort == "status" and f.status in STATUSES:
+        stmt = stmt.where(ServiceRequest.status_rank == STATUSES.index(f.status))
+    return stmt
+
+
 def _streams(actor: User, f: RequestFilters) -> list[Select]:
     """The list's query as one statement or, for a search matching many, several whose rows together
     are the list (title/description matches, comment matches, the number): each is read in the
@@ -349,7 +379,7 @@ def _streams(actor: User, f: RequestFilters) -> list[Select]:
 
     A search matching at most SEARCH_SMALL requests by each route becomes a list of their ids.
     """
-    stmt = filtered_requests(actor, f, search=False)
+    stmt = _seek_rank(filtered_requests(actor, f, search=False), f)
     if not f.q:
         return [stmt]
     number, only_number = _id_lookup(f.q)

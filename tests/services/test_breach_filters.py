@@ -1,0 +1,90 @@
+"""The breach list's filters (portal.services.sla_reports): one parser for the page, its HTMX table
+and the API; a date range whose end is before its start is refused whole."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from portal.extensions import db
+from portal.models._time import utcnow
+from portal.services import sla, sla_reports
+from portal.services.errors import ValidationFailed
+from tests.services.sla_helpers import make_definition
+
+REVERSED = {"priority": "high", "category": "network", "state": "breached", "assignee": "none",
+            "from": "2026-03-10", "to": "2026-03-05"}
+END_BEFORE_START = "The end date is before the start date."
+
+
+def test_parse_breach_filters_end_before_start_applies_nothing(ctx):
+    filters = sla_reports.parse_breach_filters(MultiDict(REVERSED))
+
+    assert filters.refused
+    assert filters.errors == {"to": END_BEFORE_START}
+    assert (filters.priority, filters.category, filters.state, filters.assignee) == ("", "", "", "")
+    assert filters.date_from is None and filters.date_to is None
+
+
+def test_parse_breach_filters_end_before_start_keeps_what_was_typed(ctx):
+    filters = sla_reports.parse_breach_filters(MultiDict({**REVERSED, "to": " 2026-03-05 "}))
+
+    assert filters.form_value("from") == "2026-03-10" and filters.form_value("to") == "2026-03-05"
+    assert filters.form_value("priority") == "high"
+    # The poll and pager URLs ask for the same submission, so a refresh shows the same refusal.
+    assert filters.as_query(page=2) == {**REVERSED, "page": 2}
+
+
+def _breached_request(factories, category: str, priority: str) -> int:
+    """A request raised three hours ago against a one-hour response target: breached."""
+    req = factories.make_request(category=category, priority=priority)
+    metric = sla.get_metric(req.id)
+    req.created_at -= timedelta(hours=3)
+    metric.started_at -= timedelta(hours=3)
+    sla.recompute(metric, utcnow())
+    db.session.commit()
+    sla.check_all_breaches()
+    return req.id
+
+
+def test_breach_list_of_a_refused_submission_is_the_unfiltered_list(ctx, factories):
+    make_definition("network", "high", 1, 4)
+    make_definition("software", "low", 1, 4)
+    ids = {_breached_request(factories, "network", "high"), _breached_request(factories, "software", "low")}
+    refused = sla_reports.parse_breach_filters(MultiDict(REVERSED))
+
+    unfiltered = sla_reports.breach_list(sla_reports.BreachFilters())
+    listed = sla_reports.breach_list(refused)
+
+    assert unfiltered.total == 2 and {row.request.id for row in unfiltered.items} == ids
+    assert listed.total == unfiltered.total
+    assert [row.request.id for row in listed.items] == [row.request.id for row in unfiltered.items]
+
+
+def test_parse_breach_filters_strict_names_the_end_date(ctx):
+    with pytest.raises(ValidationFailed) as raised:
+        sla_reports.parse_breach_filters(MultiDict(REVERSED), strict=True)
+
+    assert raised.value.fields == {"to": END_BEFORE_START}
+
+
+@pytest.mark.parametrize("start, end", [("2026-03-05", "2026-03-05"), ("2026-03-05", "2026-03-06"),
+                                        ("2026-03-05", ""), ("", "2026-03-05")])
+def test_parse_breach_filters_ordered_or_open_range_is_applied(ctx, start, end):
+    filters = sla_reports.parse_breach_filters(MultiDict({"from": start, "to": end, "priority": "high"}))
+
+    assert not filters.refused and filters.errors == {}
+    assert filters.date_from == (date.fromisoformat(start) if start else None)
+    assert filters.date_to == (date.fromisoformat(end) if end else None)
+    assert filters.priority == "high"
+
+
+def test_parse_breach_filters_other_bad_values_are_left_out_and_the_rest_applied(ctx):
+    filters = sla_reports.parse_breach_filters(MultiDict({"priority": "urgent", "from": "2026-03-05"}))
+
+    assert not filters.refused
+    assert filters.errors == {"priority": "Unknown priority 'urgent'."}
+    assert filters.priority == "" and filters.date_from == date(2026, 3, 5)
+    assert filters.as_query() == {"from": "2026-03-05"}
