@@ -118,6 +118,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                                     "Procfile)")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (>1: gthread)")
     parser.add_argument("--seed", type=int, default=11, help="random seed of the simulated users' choices")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the gunicorn workers with py-spy during the first phase's measured window "
+                             "and say where their CPU went")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--no-results", action="store_true", help="do not update the results file")
     args = parser.parse_args(argv)
@@ -148,6 +151,12 @@ def prepare_database(database_url: str, redis_url: str, accounts_needed: int) ->
         password_hash = users.hash_password(PASSWORD)   # the portal's own argon2id settings
         machine = sla_check.machine()
         from portal.extensions import db
+        from portal.services import sla_rollup
+
+        # What the scheduler's refresh-sla-rollup does every 5 minutes: recount the days earlier
+        # runs' changes touched, so the SLA figures start from the state production keeps them in.
+        recounted = sla_rollup.refresh()
+        log(f"SLA rollups refreshed: {recounted}")
 
         db.session.remove()
         db.engine.dispose()
@@ -230,6 +239,8 @@ def server_environment(database_url: str, redis_url: str, workdir: Path, port: i
 
 class Server:
     """gunicorn with gunicorn.conf.py and the Procfile's flags, in a temporary directory; memory sampled."""
+
+    profiled = False  # --profile samples the first phase only
 
     def __init__(self, args: argparse.Namespace, database_url: str, redis_url: str):
         self.workdir = Path(tempfile.mkdtemp(prefix="portal-load-"))
@@ -772,6 +783,7 @@ def run_phase(server: Server, info: dict[str, Any], users: int, args: argparse.N
     wall0 = time.time()
     t0 = time.perf_counter()
     Plan.measuring = True
+    profilers = start_profiles(server, args.duration) if args.profile and not Server.profiled else []
     log(f"measuring {args.duration:.0f} s")
     next_report = 10.0
     while (elapsed := time.perf_counter() - t0) < args.duration:
@@ -803,7 +815,89 @@ def run_phase(server: Server, info: dict[str, Any], users: int, args: argparse.N
     server_ms = server.server_durations(wall0, wall1)
     return {"users": users, "seconds": measured, "recorder": recorder, "cpu": cpu, "load": (load0, load1),
             "exceptions": [f"{e['msg']} ({e['count']}x)" for e in runner.exceptions.values()],
-            "server_ms": server_ms}
+            "server_ms": server_ms, "profile": finish_profiles(profilers)}
+
+
+# ---------------------------------------------------------------- where the workers' CPU goes (--profile)
+
+# The innermost frame of a sample that matches one of these (file path fragments) names its area.
+PROFILE_AREAS = (
+    ("psycopg2/", "psycopg2 (sending statements, reading rows)"),
+    ("jinja2/", "Jinja2 (rendering templates)"), ("templates/", "Jinja2 (rendering templates)"),
+    ("sqlalchemy/", "SQLAlchemy (building statements, loading rows)"),
+    ("logging/", "logging (JSON log lines)"), ("pythonjsonlogger/", "logging (JSON log lines)"),
+    ("flask_wtf/", "Flask-WTF (forms, CSRF)"), ("wtforms/", "Flask-WTF (forms, CSRF)"),
+    ("flask_login/", "Flask-Login"), ("flask_limiter/", "Flask-Limiter"), ("limits/", "Flask-Limiter"),
+    ("prometheus_client/", "prometheus_client (metrics)"),
+    ("prometheus_flask_exporter/", "prometheus_client (metrics)"),
+    ("redis/", "redis-py"), ("werkzeug/", "Werkzeug"), ("flask/", "Flask"), ("gunicorn/", "gunicorn"),
+    ("argon2/", "argon2 (passwords)"), ("portal/", "the portal's own code"), ("json/", "json"),
+)
+
+
+def _in(frame: str, place: str) -> bool:
+    """Whether a py-spy frame ("name (path/file.py:line)", paths relative to sys.path) lies under `place`."""
+    return f"({place}" in frame or f"/{place}" in frame
+
+
+def start_profiles(server: Server, seconds: float) -> list[tuple[subprocess.Popen, Path]]:
+    """py-spy record (raw stacks, on-CPU samples only, without pausing the worker) of every gunicorn worker."""
+    py_spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if py_spy is None:
+        sys.exit("--profile needs py-spy (requirements-dev.txt: make bench-load installs it)")
+    Server.profiled = True
+    started = []
+    for proc in server.processes()[1:]:
+        out = server.workdir / f"py-spy-{proc.pid}.txt"
+        started.append((subprocess.Popen(
+            [py_spy, "record", "--pid", str(proc.pid), "--duration", str(max(1, round(seconds))), "--rate", "100",
+             "--nonblocking", "--function", "--format", "raw", "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), out))
+    log(f"profiling {len(started)} workers with py-spy (100 samples/s, on-CPU only)")
+    return started
+
+
+def finish_profiles(profilers: list[tuple[subprocess.Popen, Path]]) -> dict[str, Any] | None:
+    """The samples of every worker by area (innermost recognised frame) and the portal's busiest functions."""
+    if not profilers:
+        return None
+    areas: Counter[str] = Counter()
+    portal: Counter[str] = Counter()
+    total = 0
+    for proc, out in profilers:
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        if not out.exists():
+            log(f"py-spy wrote nothing for {out.name}: {err.decode(errors='replace')[-300:]}")
+            continue
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not stack or not count.isdigit():
+                continue
+            n = int(count)
+            total += n
+            frames = stack.split(";")
+            areas[next((name for frame in reversed(frames) for key, name in PROFILE_AREAS if _in(frame, key)),
+                       "other (Python, the standard library)")] += n
+            for frame in dict.fromkeys(f for f in frames if _in(f, "portal/") or _in(f, "templates/")):
+                portal[re.sub(r" \(\S*?/?(portal|templates)/", r" (\1/", frame)] += n
+    return {"total": total, "areas": areas, "portal": portal}
+
+
+def profile_lines(profile: dict[str, Any] | None) -> list[str]:
+    """The profile as Markdown list items."""
+    if not profile or not profile["total"]:
+        return []
+    total = profile["total"]
+    lines = [f"Where the gunicorn workers' CPU went (py-spy, {total:,} on-CPU samples of the measured window; "
+             "each sample counted once, in the innermost library it was in):", ""]
+    lines += [f"- {name}: {n / total:.0%}" for name, n in profile["areas"].most_common() if n / total >= 0.01]
+    lines += ["", "The portal's functions and templates with the most samples under them (inclusive):", ""]
+    lines += [f"- {n / total:.0%} `{frame}`" for frame, n in profile["portal"].most_common(15)]
+    return lines
 
 
 def revoke_tokens(base_url: str, tokens: list[str]) -> None:
@@ -1007,6 +1101,8 @@ def write_results(path: Path, key: str, context: dict[str, Any], phases: dict[st
         lines += ["", f"#### {title}", ""]
         lines += phase_lines(phases[key_name], summaries[key_name], aim, markdown=True)
         lines += [""] + [f"- {note}" for note in phase_notes(phases[key_name], summaries[key_name])]
+        if phases[key_name].get("profile"):
+            lines += ["", *profile_lines(phases[key_name]["profile"])]
     if context["app_errors"]:
         lines += ["", "The portal logged errors:", "", "```", *context["app_errors"][:8], "```"]
     lines += ["", end]
@@ -1055,6 +1151,8 @@ def main(argv: list[str] | None = None) -> None:
             log(line)
         for note in phase_notes(phase, summaries[name]):
             log(f"  {note}")
+        for line in profile_lines(phase.get("profile")):
+            log(f"  {line}")
         log("")
     log(f"memory: {memory_line(server)}")
     log(f"database: {where}, {info['size']}, {info['request_count']:,} requests; server: {server.display_command()}")

@@ -110,7 +110,13 @@ def _window(since: datetime, now: datetime) -> tuple[date, date, list[tuple[date
         SlaRollupDirty.day >= first_whole, SlaRollupDirty.day <= last_whole)))
     ranges = [(since, min(_midnight(first_whole), now)), (max(_midnight(today), since), now)]
     ranges += [(_midnight(d), _midnight(d + timedelta(days=1))) for d in dirty]
-    return first_whole, last_whole, [(a, b) for a, b in ranges if a < b or b == now]
+    merged: list[tuple[datetime, datetime]] = []
+    for a, b in sorted((a, b) for a, b in ranges if a < b or b == now):
+        if merged and a <= merged[-1][1]:  # touching or overlapping: one range (yesterday dirty + today)
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return first_whole, last_whole, merged
 
 
 def _clean(model, first_whole: date, last_whole: date) -> Any:
@@ -118,9 +124,11 @@ def _clean(model, first_whole: date, last_whole: date) -> Any:
     return and_(model.day >= first_whole, model.day <= last_whole, ~dirty.exists())
 
 
-def _within(column, ranges: list[tuple[datetime, datetime]], now: datetime) -> Any:
-    """column in any of the ranges (half-open, except the last moment `now` itself)."""
-    return or_(*[and_(column >= a, column < b) if b < now else and_(column >= a, column <= b) for a, b in ranges])
+def _live(stmt: Select, column, ranges: list[tuple[datetime, datetime]], now: datetime) -> list[Select]:
+    """`stmt` once per range, limited to `column` in it (half-open, except the last moment `now`
+    itself). One statement per range, not an OR of ranges: each is then an index range scan, where
+    an OR of several ranges may be planned as a scan of the whole index."""
+    return [stmt.where(column >= a, column < b if b < now else column <= b) for a, b in ranges]
 
 
 def target_rows(since: datetime, now: datetime | None = None, by: str = "class") -> Select:
@@ -139,10 +147,9 @@ def target_rows(since: datetime, now: datetime | None = None, by: str = "class")
                    func.count().filter(m.response_sla_met.is_(True)), func.count(m.response_sla_met),
                    func.count().filter(m.resolution_sla_met.is_(True)), func.count(m.resolution_sla_met))
             .join(sr, sr.id == m.request_id)
-            .where(_within(m.created_at, ranges, now) if ranges else literal(False),
-                   or_(m.response_sla_met.is_not(None), m.resolution_sla_met.is_not(None)))
+            .where(or_(m.response_sla_met.is_not(None), m.resolution_sla_met.is_not(None)))
             .group_by(day, *keys))
-    return union_all(rolled, live)
+    return union_all(rolled, *_live(live, m.created_at, ranges, now))
 
 
 def breach_rows(since: datetime, now: datetime | None = None) -> Select:
@@ -156,11 +163,10 @@ def breach_rows(since: datetime, now: datetime | None = None) -> Select:
     parts = [rolled]
     for target, column in (("response", m.response_breached_at), ("resolution", m.resolution_breached_at)):
         day = func.date(func.timezone("UTC", column))
-        parts.append(
+        parts += _live(
             select(day, sr.category, sr.priority,
                    func.count() if target == "response" else literal(0),
                    func.count() if target == "resolution" else literal(0))
             .join(sr, sr.id == m.request_id)
-            .where(_within(column, ranges, now) if ranges else literal(False))
-            .group_by(day, sr.category, sr.priority))
+            .group_by(day, sr.category, sr.priority), column, ranges, now)
     return union_all(*parts)
