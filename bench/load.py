@@ -892,8 +892,9 @@ def profile_lines(profile: dict[str, Any] | None) -> list[str]:
     if not profile or not profile["total"]:
         return []
     total = profile["total"]
-    lines = [f"Where the gunicorn workers' CPU went (py-spy, {total:,} on-CPU samples of the measured window; "
-             "each sample counted once, in the innermost library it was in):", ""]
+    lines = [f"Where the gunicorn workers' CPU went (py-spy, {total:,} samples it judged running, of the measured "
+             "window; part of the wait inside psycopg2's C code counts as running; each sample counted once, in "
+             "the innermost library it was in):", ""]
     lines += [f"- {name}: {n / total:.0%}" for name, n in profile["areas"].most_common() if n / total >= 0.01]
     lines += ["", "The portal's functions and templates with the most samples under them (inclusive):", ""]
     lines += [f"- {n / total:.0%} `{frame}`" for frame, n in profile["portal"].most_common(15)]

@@ -330,6 +330,24 @@ def test_list_filter_and_sort_on_the_same_field_walks_exactly_the_filtered_reque
     assert [i["id"] for i in back["items"]] == pages[-2]
 
 
+def test_list_numbered_page_counts_everything_only_past_the_capped_count(factories, agent, monkeypatch):
+    """page=N within the capped count needs no exact total (it would cost a count of every row);
+    past it the list is counted, so a page beyond the end is still the last page."""
+    from portal.services.requests import queries
+
+    monkeypatch.setattr(queries, "COUNT_CAP", 4)
+    newest_first = [factories.make_request().id for _ in range(7)][::-1]
+
+    second = agent.get("service-requests", query={"per_page": "2", "page": "2"}).get_json()
+    fourth = agent.get("service-requests", query={"per_page": "2", "page": "4"}).get_json()
+    beyond = agent.get("service-requests", query={"per_page": "2", "page": "9"}).get_json()
+
+    assert [i["id"] for i in second["items"]] == newest_first[2:4]
+    assert second["total"] is None and second["total_more_than"] == 4
+    assert [i["id"] for i in fourth["items"]] == newest_first[6:] and fourth["total"] == 7
+    assert beyond["page"] == 4 and [i["id"] for i in beyond["items"]] == newest_first[6:]
+
+
 def test_list_cursor_of_another_sort_or_damaged_is_422(factories, agent):
     factories.make_request()
     factories.make_request()

@@ -473,7 +473,7 @@ def list_requests(actor: User, f: RequestFilters) -> Page:
         rows = _fetch(streams, lambda s: s.order_by(*backwards).limit(n + 1), keys, True, n + 1, f.q)
         return _page(rows[:n][::-1], keys, f, total, exact, len(rows) <= n, True)
     elif f.page > 1:
-        if not exact:
+        if not exact and (f.page - 1) * n >= total:  # past the capped count: is there such a page at all?
             total, exact = _count_all(streams), True
         f.page = clamp_page(f.page, total, n)
         if len(streams) == 1:
