@@ -31,7 +31,12 @@ class Processes:
         return proc
 
     def worker(self, queues: str | None = None) -> subprocess.Popen:
-        """A real RQ worker; returns once its heartbeat is in Redis."""
+        """A real RQ worker; returns once it waits for jobs.
+
+        Not merely once its heartbeat is in Redis: RQ registers the worker before it installs its
+        signal handlers (and starts its scheduler in between), so a SIGTERM in that window kills it
+        without the clean stop that removes it from Redis. "idle" is set in the job loop, after them.
+        """
         from rq import Worker
 
         from portal.queueing import redis_connection
@@ -39,8 +44,9 @@ class Processes:
         proc = self.start("jobs", "worker", *(["--queues", queues] if queues else []))
         with self.app.app_context():
             connection = redis_connection()
-            wait_for(lambda: self._alive(proc) and any(w.pid == proc.pid for w in Worker.all(connection=connection)),
-                     60, "the worker's heartbeat")
+            wait_for(lambda: self._alive(proc) and any(w.pid == proc.pid and w.get_state() == "idle"
+                                                       for w in Worker.all(connection=connection)),
+                     60, "the worker waiting for jobs")
         return proc
 
     def scheduler(self) -> subprocess.Popen:
