@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+from tests.deploy.helpers import free_port  # noqa: F401 - the scale tests' ports, one definition
 
 # The settings tests/conftest.py gives its app, copied to the extra portals these tests build.
 SHARED_SETTINGS = ("APP_ENV", "TESTING", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "WTF_CSRF_ENABLED",
@@ -10,12 +10,6 @@ SHARED_SETTINGS = ("APP_ENV", "TESTING", "SECRET_KEY", "DATABASE_URL", "REDIS_UR
                    "EXPORT_DIR", "MAIL_DIR", "BACKUP_DIR", "LOG_DIR", "LOG_STDOUT", "PORTAL_URL",
                    "SQLALCHEMY_ENGINE_OPTIONS")
 
-
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def with_query(url: str, **params: str) -> str:

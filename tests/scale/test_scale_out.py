@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.deploy.helpers import stop
 from tests.jobs.test_worker import ROOT, _env, _flask
 from tests.polling import wait_for
 from tests.scale.helpers import free_port
@@ -106,14 +107,7 @@ def cluster(app, smtp, database_url, tmp_path):
             wait_for(lambda base=base, proc=proc: up(base, proc), timeout=60, what=f"gunicorn at {base}")
         yield [base for base, _ in webs], workers, exports
     finally:
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(*processes)
 
 
 def test_two_web_processes_and_two_workers_run_every_job_exactly_once(app, smtp, cluster):
