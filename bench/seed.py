@@ -546,6 +546,9 @@ def seed(database_url: str, args: argparse.Namespace, now: datetime) -> dict[str
     `args` needs requests, open, seed and chunk; `extras` (default false) adds comments, audit rows,
     exemptions and already-breached open requests.
     """
+    from portal.services import request_tally
+    from portal.services.sla.clock import REFILL_DUE_SORT
+
     gen = Generator(args, now)
     started = time.perf_counter()
     conn = connect(database_url)
@@ -554,6 +557,8 @@ def seed(database_url: str, args: argparse.Namespace, now: datetime) -> dict[str
             # The SLA rollup triggers would log a day per clock copied: they are off for the load and
             # the rollups are counted once at the end (below).
             cur.execute("ALTER TABLE sla_metric DISABLE TRIGGER USER")
+            # The request tally's trigger would add a row per request copied: counted once at the end.
+            cur.execute("ALTER TABLE service_request DISABLE TRIGGER request_tally_count")
             _copy(cur, "user", USER_COLUMNS, gen.users())
             created = _ts(gen.first - 86400)
             for category in CATEGORIES:
@@ -579,6 +584,9 @@ def seed(database_url: str, args: argparse.Namespace, now: datetime) -> dict[str
                     "extras": gen.extras}
             cur.execute("COMMENT ON TABLE sla_metric IS %s", (META_PREFIXES[0] + json.dumps(meta),))
             cur.execute("ALTER TABLE sla_metric ENABLE TRIGGER USER")
+            cur.execute("ALTER TABLE service_request ENABLE TRIGGER request_tally_count")
+            cur.execute(request_tally.RECOUNT)
+            cur.execute(REFILL_DUE_SORT)
         conn.commit()
     finally:
         conn.close()

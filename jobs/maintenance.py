@@ -33,3 +33,13 @@ def prune_outbox() -> int:
         count = prune()
     record_meta(pruned=count)
     return count
+
+
+def fold_request_tally() -> dict:
+    """Sum the request tally's rows per combination into one (every minute; the counts are exact meanwhile)."""
+    from portal.services import request_tally
+
+    with app_context():
+        summary = request_tally.fold()
+    record_meta(**summary)
+    return summary

@@ -86,6 +86,7 @@ class Page:
     prev_cursor: str | None = None
     next_cursor: str | None = None
     highlights: dict = field(default_factory=dict)
+    positions: dict = field(default_factory=dict)   # row id -> its place in the list (a keyset cursor)
 
     @property
     def pages(self) -> int:

@@ -19,7 +19,11 @@ from portal.formatting import (
     format_hours,
     format_remaining,
     highlight_marks,
+    priority_badge,
+    sla_cell,
+    status_badge,
     time_ago,
+    when,
 )
 from portal.htmx import POLL_CACHE_CONTROL, is_htmx
 from portal.metrics import count_auth_failure, count_error
@@ -85,6 +89,15 @@ class PortalJSONProvider(DefaultJSONProvider):
 def _error_page(status: int, message: str | None = None):
     title = ERROR_TITLES.get(status, "Error")
     return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def request_url(request_id: int) -> str:
+    """url_for('requests.show_request', request_id=...) for every row of a list, built once per request."""
+    from flask import g, url_for
+
+    if "request_url_prefix" not in g:
+        g.request_url_prefix = url_for("requests.show_request", request_id=0)[:-1]
+    return f"{g.request_url_prefix}{int(request_id)}"
 
 
 def category_name(code: str) -> str:
@@ -268,7 +281,12 @@ def init_web(app: Flask) -> None:
 
     app.jinja_env.globals.update(
         can=can,
+        status_badge=status_badge,
+        priority_badge=priority_badge,
+        when=when,
+        sla_cell=sla_cell,
         category_name=category_name,
+        request_url=request_url,
         action_label=workflow.action_label,
         STATUS_LABELS=workflow.STATUS_LABELS,
         PRIORITY_LABELS=workflow.PRIORITY_LABELS,

@@ -7,6 +7,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -14,7 +15,7 @@ from wtforms import (
     StringField,
     TimeField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.domain.workflow import PRIORITIES, PRIORITY_LABELS, ROLE_LABELS, ROLES, STATUS_LABELS
@@ -37,10 +38,27 @@ class NewUserForm(FlaskForm):
                                          "the person privately.")
 
 
-class RoleForm(FlaskForm):
-    """Change a user's role."""
+class ConfirmForm(FlaskForm):
+    """A change that asks first: the first post shows the question, the second (confirm=yes) makes it."""
+
+    confirm = HiddenField()
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirm.data == "yes"
+
+
+class RoleForm(ConfirmForm):
+    """Change a user's role; `from_role` is the role the confirmation named (a change since is refused)."""
 
     role = SelectField("Role", choices=ROLE_CHOICES)
+    from_role = HiddenField(validators=[Optional(), AnyOf(ROLES)])
+
+
+class ActiveForm(ConfirmForm):
+    """Deactivate (asks first) or reactivate an account or an SLA definition."""
+
+    active = HiddenField(validators=[AnyOf(("true", "false"), message="Choose to activate or deactivate.")])
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -88,6 +106,33 @@ class HolidayForm(FlaskForm):
 
     day = DateField("Date", validators=[InputRequired()])
     name = StringField("Name", validators=[DataRequired(), Length(max=80)])
+    apply_to_open = BooleanField("Apply to open requests now")
+
+
+class HolidayImportForm(FlaskForm):
+    """Which public holidays to review: a country, optionally a region, and a range of years.
+
+    A GET form (it only shows a list), so no CSRF token; the choices come from the holidays package
+    (the route fills them) and the service checks every value, with a message per field.
+    """
+
+    class Meta:
+        csrf = False
+
+    country = SelectField("Country", validate_choice=False)
+    subdivision = SelectField("Region", validate_choice=False)  # its holidays on top of the national ones
+    first_year = StringField("From year")
+    last_year = StringField("To year")
+
+
+class HolidayImportSaveForm(FlaskForm):
+    """Add the ticked dates of a reviewed public holiday list (the list is looked up again from its source)."""
+
+    country = HiddenField()
+    subdivision = HiddenField()
+    first_year = HiddenField()
+    last_year = HiddenField()
+    days = SelectMultipleField("Dates to add", validate_choice=False)
     apply_to_open = BooleanField("Apply to open requests now")
 
 

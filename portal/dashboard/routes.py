@@ -8,15 +8,18 @@ from portal.dashboard import bp
 from portal.htmx import revalidated_poll
 from portal.models._time import utcnow
 from portal.policy import permission_required
-from portal.services import sla_reports
+from portal.services import sla_admin, sla_reports
 
 
 @bp.get("/dashboard")
 @permission_required("dashboard.admin")
 def dashboard():
-    """Summary cards and the breach widget; each part refreshes itself every 30 s."""
+    """Summary cards and the breach widget; each part refreshes itself every 30 s. Above them, a reminder
+    when a calendar in use has no holidays for the coming year."""
+    holiday_year, calendars_without_holidays = sla_admin.holiday_reminder()
     return render_template("dashboard/page.html", summary=sla_reports.dashboard_summary(),
-                           breaches=_widget_page(), now=utcnow())
+                           breaches=_widget_page(), now=utcnow(), holiday_year=holiday_year,
+                           calendars_without_holidays=calendars_without_holidays)
 
 
 def _widget_page():

@@ -7,7 +7,7 @@ here, and writes the answers back; that is what lets these rules be tested exhau
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, NamedTuple
@@ -194,6 +194,15 @@ def target_states(targets: Iterable[TargetClock], paused_since: datetime | None,
     running) and the targets that an active exemption covers now."""
     return [target_state(t, paused_since is not None, t.target in exempt_targets, now, show_exempt)
             for t in targets]
+
+
+def next_target(states: Sequence[TargetState]) -> TargetState | None:
+    """The target a queue row shows: the first still running (response before resolution), else
+    the last one (how the clock ended: met or missed); None without targets."""
+    for state in states:
+        if state.done_at is None:
+            return state
+    return states[-1] if states else None
 
 
 # ---------------------------------------------------------------- calendar snapshots

@@ -2,10 +2,11 @@
 
 from portal.models.audit import AuditLog
 from portal.models.backup import Backup
+from portal.models.canned_reply import CannedReply
 from portal.models.export import Export, TrendDaily
 from portal.models.notification import Notification, NotificationSetting
 from portal.models.outbox import OutboxMessage
-from portal.models.service_request import Attachment, Category, Comment, ServiceRequest
+from portal.models.service_request import Attachment, Category, Comment, RequestTally, ServiceRequest
 from portal.models.sla import (
     BusinessCalendarRecord,
     Holiday,
@@ -22,9 +23,9 @@ from portal.models.user import ApiToken, RecoveryCode, User
 from portal.models.user_session import UserSession
 
 __all__ = [
-    "ApiToken", "Attachment", "AuditLog", "Backup", "BusinessCalendarRecord", "Category", "Comment", "Export",
-    "Holiday",
-    "Notification", "NotificationSetting", "OutboxMessage", "RecoveryCode",
+    "ApiToken", "Attachment", "AuditLog", "Backup", "BusinessCalendarRecord", "CannedReply", "Category", "Comment",
+    "Export", "Holiday",
+    "Notification", "NotificationSetting", "OutboxMessage", "RecoveryCode", "RequestTally",
     "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric",
     "SlaRollupAgent", "SlaRollupBreach", "SlaRollupDirty", "SlaRollupTarget", "TrendDaily", "User", "UserSession",
 ]

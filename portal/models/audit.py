@@ -17,7 +17,13 @@ class AuditLog(db.Model):
     """One change to one entity, written in the same transaction as the change."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_entity", "entity_type", "entity_id", "at"),
+        # The admins' audit page: newest first, whole or by kind or by action, paged by (at, id).
+        Index("ix_audit_log_at", "at", "id"),
+        Index("ix_audit_log_entity_type_at", "entity_type", "at", "id"),
+        Index("ix_audit_log_action_at", "action", "at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Computed,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     SmallInteger,
@@ -41,6 +43,7 @@ SEARCH_CONFIG = "english"
 # The list's sorts by priority and status, as stored (generated) columns so each sort has an index.
 PRIORITY_RANK_SQL = "CASE priority " + " ".join(f"WHEN '{p}' THEN {r}" for p, r in PRIORITY_RANK.items()) + " END"
 STATUS_RANK_SQL = "CASE status " + " ".join(f"WHEN '{s}' THEN {r}" for r, s in enumerate(STATUSES)) + " END"
+NONE_DUE = datetime(9999, 12, 31, tzinfo=UTC)  # due_sort of a request with no running SLA target: last
 OPEN_SQL = f"status IN ({sql_in(tuple(sorted(OPEN_STATUSES, key=STATUSES.index)))})"
 
 
@@ -71,6 +74,8 @@ def _seek_indexes() -> tuple[Index, ...]:
         Index("ix_service_request_unassigned_priority", "priority_rank", "created_at", "id", **unassigned),
         Index("ix_service_request_unassigned_status", *status_order, **unassigned),
         Index("ix_service_request_search", "search_vector", postgresql_using="gin"),
+        Index("ix_service_request_due", "due_sort", "id"),
+        Index("ix_service_request_open_due", "due_sort", "id", **open_only),
     )
 
 
@@ -116,6 +121,10 @@ class ServiceRequest(db.Model):
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     # The closed request this one continues (a requester's reply to a closed request opens one).
     follow_up_of_id: Mapped[int | None] = mapped_column(ForeignKey("service_request.id", ondelete="SET NULL"))
+    # When the next running SLA target falls due (NONE_DUE when none runs): the "Due soonest" sort.
+    # Kept by a trigger on sla_metric (migration 0020); never written from here.
+    due_sort: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
+                                               server_default=text(f"'{NONE_DUE.isoformat()}'::timestamptz"))
     priority_rank: Mapped[int] = mapped_column(SmallInteger, Computed(PRIORITY_RANK_SQL, persisted=True))
     status_rank: Mapped[int] = mapped_column(SmallInteger, Computed(STATUS_RANK_SQL, persisted=True))
     # Title (weight A) and description (B), kept current by PostgreSQL; never loaded with the row.
@@ -182,3 +191,23 @@ class Attachment(db.Model):
 
     uploaded_by: Mapped[User] = relationship()
     comment: Mapped[Comment | None] = relationship()
+
+
+class RequestTally(db.Model):
+    """How many requests have each (status, priority, category, assignee): the list's totals and the
+    open-work cards read sums of it instead of counting requests.
+
+    Written by a trigger on service_request only (migration 0019): +1 for a request's new
+    combination, -1 for its old one, in the change's own transaction, so a sum is exact at every
+    moment; `services/request_tally.fold()` (a job, every minute) sums each combination's rows into one.
+    """
+
+    __tablename__ = "request_tally"
+    __table_args__ = (Index("ix_request_tally_key", "status", "priority", "category", "assignee_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    status: Mapped[str] = mapped_column(String(30), nullable=False)
+    priority: Mapped[str] = mapped_column(String(20), nullable=False)
+    category: Mapped[str] = mapped_column(String(40), nullable=False)
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -1,10 +1,11 @@
 """Forms for raising and working requests. Rules live in the service; these parse and render."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, MultipleFileField, SelectField, StringField, TextAreaField
+from wtforms import MultipleFileField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from portal.domain.workflow import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
+from portal.models.canned_reply import CANNED_BODY_MAX, CANNED_TITLE_MAX
 from portal.models.service_request import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX
 
 PRIORITY_CHOICES = [(p, PRIORITY_LABELS[p]) for p in PRIORITIES]
@@ -24,12 +25,29 @@ class NewRequestForm(FlaskForm):
     attachments = MultipleFileField("Attachments")
 
 
+# The composer's two modes (staff only): what it writes is decided by `internal`, "y" for a note.
+COMPOSER_MODES = [("", "Reply to requester"), ("y", "Internal note")]
+
+
 class CommentForm(FlaskForm):
-    """Reply on a request; staff may tick 'internal note'."""
+    """The request page's composer: a reply, or (staff) an internal note; a reply may also set the status.
+
+    `status` comes from the button pressed ("Send and resolve"); `canned_reply` is the canned reply
+    to insert (the no-JavaScript way to insert one posts the draft here too, so nothing typed is lost).
+    """
 
     body = TextAreaField("Reply", validators=[DataRequired(), Length(max=COMMENT_MAX)])
-    internal = BooleanField("Internal note (agents only)")
+    internal = RadioField("Write", choices=COMPOSER_MODES, default="", validate_choice=False)
     attachments = MultipleFileField("Attach files")
+    status = StringField("Then set the status")
+    canned_reply = SelectField("Insert canned reply", validate_choice=False)
+
+
+class CannedReplyForm(FlaskForm):
+    """Add or edit a canned reply; the service checks the placeholders."""
+
+    title = StringField("Title", validators=[DataRequired("Give the reply a title."), Length(max=CANNED_TITLE_MAX)])
+    body = TextAreaField("Text", validators=[DataRequired("Write the reply's text."), Length(max=CANNED_BODY_MAX)])
 
 
 class FollowUpForm(FlaskForm):

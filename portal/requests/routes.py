@@ -7,13 +7,18 @@ targets), so the page is current and every form carries the new version in one r
 
 from __future__ import annotations
 
-from flask import abort, current_app, render_template, request, send_file, url_for
+from urllib.parse import parse_qsl, urlencode
+
+from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
 
 from portal import policy
 from portal.domain import workflow
 from portal.forms import EmptyForm
 from portal.htmx import form_done, form_refused, is_htmx, render_page_or_partial, render_with_oob
+from portal.models._time import utcnow
+from portal.paging import PER_PAGE_MAX
 from portal.requests import bp
 from portal.requests.forms import (
     AssignForm,
@@ -25,9 +30,11 @@ from portal.requests.forms import (
     TextForm,
 )
 from portal.services import attachments as files
+from portal.services import canned_replies as canned
 from portal.services import requests as svc
-from portal.services import users
-from portal.services.errors import RequestClosed, ServiceError, ValidationFailed
+from portal.services import sla, users
+from portal.services.errors import NotFound, RequestClosed, ServiceError, ValidationFailed
+from portal.services.requests import bulk
 from portal.sla.panel import panel_context
 
 # The parts of the request page, each a partial with its own id.
@@ -37,8 +44,13 @@ PANEL = "requests/_panel.html"
 TIMELINE = "requests/_timeline.html"
 TIMELINE_OLDER = "requests/_timeline_older.html"
 COMMENT_FORM = "requests/_comment_form.html"
+# The composer's send buttons and the version they send: inside the composer, refreshed with every
+# other change (never the composer itself, which holds what the user is typing).
+COMPOSER_SEND = "requests/_composer_send.html"
 SLA_TARGETS = "sla/_targets.html"
-PARTS = (HEADER, DESCRIPTION, PANEL, TIMELINE, SLA_TARGETS)
+PARTS = (HEADER, DESCRIPTION, PANEL, TIMELINE, SLA_TARGETS, COMPOSER_SEND)
+# What a response that re-renders the composer sends out of band (its send buttons come inside it).
+PARTS_BESIDE_COMPOSER = tuple(p for p in PARTS if p != COMPOSER_SEND)
 TEXT_PREFIX = "edit"  # the editor's title field sits on the page beside the header's title
 
 
@@ -47,33 +59,95 @@ def _uploads(field) -> list[files.Upload]:
 
 
 def _apply_errors(form, exc: ServiceError) -> None:
-    """Show a service's field errors beside the matching form fields."""
+    """Show a service's field errors beside the matching form fields (above the form those it has no field for)."""
     placed = False
     for name, message in exc.fields.items():
         field = getattr(form, "assignee" if name == "assignee_id" else name, None)
         if field is not None:
             field.errors = [*field.errors, message] if isinstance(field.errors, list) else [message]
-            placed = True
+        else:
+            form.form_errors.append(message)  # e.g. the version a form sent
+        placed = True
     if not placed:
         form.form_errors.append(exc.message)
+
+
+def _list_filters(args) -> svc.RequestFilters:
+    """The list's filters from a query string: staff land on the open work ("All" says status=any)."""
+    if policy.can(current_user, "sla.read") and not args.get("status"):
+        args = {**args.to_dict(), "status": "active"}
+    return svc.parse_filters(args, current_app.config["PER_PAGE"])
+
+
+def _list_links(req) -> dict:
+    """"← All requests" back to the list the request was opened from (`?list=` its query string, as
+    the list's rows link), and "Next request" in that list's order; the plain list without one."""
+    query = request.args.get("list", "")
+    back = _list_url(query)
+    if not query or back == url_for("requests.list_requests"):
+        return {"back_url": back, "next_url": None, "list_query": ""}
+    found = svc.next_in_list(current_user, _list_filters(MultiDict(parse_qsl(query.lstrip("?")))), req,
+                             request.args.get("at", "")[:svc.CURSOR_MAX])
+    next_url = None
+    if found is not None:
+        next_id, place = found
+        next_url = f"{url_for('requests.show_request', request_id=next_id)}?{urlencode({'list': query, 'at': place})}"
+    return {"back_url": back, "next_url": next_url, "list_query": query}
 
 
 @bp.get("/requests")
 @login_required
 def list_requests():
     """The request list; HTMX filter changes get just the table."""
-    filters = svc.parse_filters(request.args, current_app.config["PER_PAGE"])
+    staff = policy.can(current_user, "sla.read")
+    filters = _list_filters(request.args)
     page = svc.list_requests(current_user, filters)
     context = {
         "page": page,
         "filters": filters,
+        # Each row's next SLA target, for staff (a requester sees the clock on the request itself).
+        "sla": sla.next_targets([r.id for r in page.items], utcnow()) if staff else None,
         # An empty page of someone with no requests at all is a first visit, not filters that match nothing.
         "first_visit": not page.items and not svc.sees_any_request(current_user),
         "categories": svc.list_categories(include_inactive=True),
         "staff": users.list_staff() if policy.can(current_user, "requests.triage") else [],
         "sorts": svc.SORTS,
+        "page_sizes": sorted({filters.default_per_page, 25, 50, PER_PAGE_MAX}),
     }
     return render_page_or_partial("requests/list.html", "requests/_table.html", target="request-table", **context)
+
+
+def _list_url(back: str | None) -> str:
+    """The list view a form came from (its query string only: never another site or page)."""
+    query = (back or "").lstrip("?")
+    if not query or len(query) > 2000 or any(c in query for c in "\r\n#"):
+        return url_for("requests.list_requests")
+    return f"{url_for('requests.list_requests')}?{query}"
+
+
+@bp.post("/requests/bulk")
+@policy.permission_required("requests.triage")
+def bulk_change():
+    """Change the ticked rows of the list: assignee, status or priority (plain form post, back to the list)."""
+    back = _list_url(request.form.get("back"))
+    name, _, value = (request.form.get("change") or "").partition(":")
+    try:
+        selection = bulk.parse_selection(request.form.getlist("ids"))
+        outcome = bulk.bulk_change(current_user, selection, name, value)
+    except ValidationFailed as exc:
+        flash(" ".join(dict.fromkeys(exc.fields.values())) or exc.message, "error")
+        return redirect(back, code=303)
+    said = []
+    if outcome.changed:
+        said.append(f"Changed {len(outcome.changed)} request{'s' if len(outcome.changed) != 1 else ''}.")
+    if outcome.unchanged:
+        said.append(f"{len(outcome.unchanged)} already so: " + ", ".join(f"#{i}" for i in outcome.unchanged) + ".")
+    if outcome.refused:
+        flash(" ".join([*said, "Not changed: " + "; ".join(f"#{i} {why[0].lower() + why[1:]}"
+                                                            for i, why in outcome.refused) + "."]), "warning")
+    else:
+        flash(" ".join(said), "success")
+    return redirect(back, code=303)
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
@@ -106,6 +180,15 @@ def new_request():
     return render_template("requests/new.html", form=form), status
 
 
+def _composer_context(req, comment_form: CommentForm | None = None) -> dict:
+    """What the composer needs: its form (with the canned replies on offer) and the statuses a reply may set."""
+    form = comment_form or CommentForm(formdata=None)
+    form.canned_reply.choices = []
+    if policy.can(current_user, "canned_replies.manage"):
+        form.canned_reply.choices = [(str(c.id), c.title) for c in canned.list_canned_replies(current_user)]
+    return {"comment_form": form, "reply_statuses": svc.reply_statuses(current_user, req)}
+
+
 def _detail_context(req, comment_form: CommentForm | None = None, text_form: TextForm | None = None,
                     expand_before: str | None = None) -> dict:
     """Everything the detail page and its partials need, for the current user.
@@ -122,7 +205,7 @@ def _detail_context(req, comment_form: CommentForm | None = None, text_form: Tex
     return {
         **panel_context(req),
         "req": req,
-        "comment_form": comment_form or CommentForm(formdata=None),
+        **_composer_context(req, comment_form),
         "text_form": text_form or TextForm(formdata=None, prefix=TEXT_PREFIX, title=req.title,
                                            description=req.description),
         "can_edit_text": policy.may_edit_text(current_user, req.requester_id, req.status),
@@ -142,7 +225,8 @@ def _detail_context(req, comment_form: CommentForm | None = None, text_form: Tex
 def show_request(request_id: int):
     """The request with its timeline and the forms to work it; ?before=<entry> shows a page more of the timeline."""
     req = svc.get_request(current_user, request_id)
-    return render_template("requests/detail.html", **_detail_context(req, expand_before=request.args.get("before")))
+    return render_template("requests/detail.html", **_detail_context(req, expand_before=request.args.get("before")),
+                           **_list_links(req))
 
 
 @bp.get("/requests/<int:request_id>/timeline")
@@ -173,7 +257,7 @@ def _answer(request_id: int, target: str, message: str | None = None, exc: Servi
     req = svc.get_request(current_user, request_id)
     context = _detail_context(req, **extra)
     back = url_for("requests.show_request", request_id=request_id)
-    others = tuple(p for p in PARTS if p != target)
+    others = tuple(p for p in (PARTS_BESIDE_COMPOSER if target == COMMENT_FORM else PARTS) if p != target)
     title = f"#{req.id} {req.title}"
     if exc is not None:
         return form_refused(exc, back, target, context, others, title=title)
@@ -247,35 +331,100 @@ def edit_text(request_id: int):
 @bp.post("/requests/<int:request_id>/comments")
 @login_required
 def add_comment(request_id: int):
-    """Post a reply or internal note; HTMX gets a fresh comment form and the rest of the page.
+    """Post a reply or (staff) an internal note, and with a reply maybe a new status ("Send and resolve").
 
-    A requester's reply to a resolved request reopens it; to a closed one it is refused, nothing is
-    saved, and the composer offers to open a follow-up request with the reply instead.
+    HTMX gets a fresh composer and the rest of the page. A reply that sets a status is checked
+    against the version the page showed: a stale one saves nothing and shows the current state
+    beside the kept text. A requester's reply to a resolved request reopens it; to a closed one it
+    is refused, nothing is saved, and the composer offers to open a follow-up request instead.
     """
     seen = svc.get_request(current_user, request_id).status
     form = CommentForm()
-    if form.validate_on_submit():
-        try:
-            svc.add_comment(current_user, request_id, form.body.data,
-                            bool(form.internal.data) and policy.can(current_user, "requests.internal_notes"),
-                            _uploads(form.attachments))
-        except RequestClosed as exc:
-            offer = FollowUpForm(formdata=None, body=form.body.data)
-            return _follow_up_offer(request_id, offer, exc.status, dropped_files=bool(_uploads(form.attachments)))
-        except ServiceError as exc:
-            _apply_errors(form, exc)
-            status = exc.status
-        else:
-            reopened = workflow.reply_outcome(seen, current_user.role).reopens
-            return _answer(request_id, COMMENT_FORM,
-                           "Your reply was added and the request is open again." if reopened
-                           else "Your reply was added.")
+    if not form.validate_on_submit():
+        return _composer_again(request_id, form, 422)
+    note = form.internal.data == "y" and policy.can(current_user, "requests.internal_notes")
+    status = (form.status.data or "").strip() or None
+    try:
+        version = _version() if status else None  # a plain reply overwrites nothing: no version check
+        svc.add_comment(current_user, request_id, form.body.data, note, _uploads(form.attachments),
+                        status=status, expected_version=version)
+    except RequestClosed as exc:
+        offer = FollowUpForm(formdata=None, body=form.body.data)
+        return _follow_up_offer(request_id, offer, exc.status, dropped_files=bool(_uploads(form.attachments)))
+    except ValidationFailed as exc:
+        _apply_errors(form, exc)
+        return _composer_again(request_id, form, exc.status)
+    except ServiceError as exc:
+        # Stale, or a move the workflow no longer allows: the current state, the text kept.
+        return _composer_again(request_id, form, exc.status, refusal=exc)
+    if note:
+        message = "Internal note added."
+    elif status:
+        message = f"Your reply was added and the request is now {workflow.STATUS_LABELS[status].lower()}."
+    elif workflow.reply_outcome(seen, current_user.role).reopens:
+        message = "Your reply was added and the request is open again."
     else:
-        status = 422
+        message = "Your reply was added."
+    return _answer(request_id, COMMENT_FORM, message)
+
+
+def _composer_again(request_id: int, form: CommentForm, status: int, refusal: ServiceError | None = None,
+                    notice: str | None = None):
+    """The composer with what was typed, after a refusal or an insert; the whole page for a plain post.
+
+    A field problem (422) changes nothing else, so HTMX gets the composer alone; a refusal (403,
+    404, 409) means the page may be out of date, so the other parts come too, out of band.
+    """
     req = svc.get_request(current_user, request_id)
+    says = {"composer_refusal": refusal, "composer_message": refusal.message if refusal else notice}
     if is_htmx():
-        return render_template(COMMENT_FORM, req=req, comment_form=form), status
-    return render_template("requests/detail.html", **_detail_context(req, comment_form=form)), status
+        if refusal is None:
+            # The rest of the page stays as it was, so the send buttons keep the version it shows.
+            try:
+                shown = _version()
+            except ValidationFailed:
+                shown = None
+            return render_template(COMMENT_FORM, req=req, **_composer_context(req, form), **says,
+                                   composer_version=shown or req.version), status
+        return render_with_oob(COMMENT_FORM, {**_detail_context(req, comment_form=form), **says},
+                               PARTS_BESIDE_COMPOSER, status=status, title=f"#{req.id} {req.title}")
+    return render_template("requests/detail.html", **_detail_context(req, comment_form=form), **says), status
+
+
+@bp.post("/requests/<int:request_id>/comments/canned")
+@policy.permission_required("canned_replies.manage")
+def insert_canned_reply(request_id: int):
+    """Insert a canned reply without JavaScript: the composer again, the draft kept and the reply added after it.
+
+    (With JavaScript, static/js/composer.js inserts it at the cursor from `canned_reply_text` instead.)
+    """
+    svc.get_request(current_user, request_id)  # NotFound before anything else
+    form = CommentForm()
+    if not form.canned_reply.data:
+        form.canned_reply.errors = ["Choose a canned reply to insert."]
+        return _composer_again(request_id, form, 422)
+    try:
+        text = canned.filled_for_request(current_user, form.canned_reply.data, request_id)
+    except NotFound as exc:
+        form.canned_reply.errors = [exc.message]
+        return _composer_again(request_id, form, 422)
+    draft = (form.body.data or "").rstrip()
+    form.body.data = f"{draft}\n\n{text}" if draft else text
+    form.canned_reply.data = ""
+    dropped = "Attach your files again: they cannot be kept when a canned reply is inserted without JavaScript." \
+        if _uploads(form.attachments) else None
+    return _composer_again(request_id, form, 200, notice=dropped)
+
+
+@bp.get("/requests/<int:request_id>/canned-reply")
+@policy.permission_required("canned_replies.manage")
+def canned_reply_text(request_id: int):
+    """A canned reply (?canned_reply=<id>) filled in for this request and the current user, as plain text."""
+    try:
+        text = canned.filled_for_request(current_user, request.args.get("canned_reply"), request_id)
+    except ServiceError as exc:
+        return Response(exc.message, status=exc.status, mimetype="text/plain")
+    return Response(text, mimetype="text/plain")
 
 
 def _follow_up_offer(request_id: int, offer: FollowUpForm, status: int, dropped_files: bool = False):
@@ -285,7 +434,8 @@ def _follow_up_offer(request_id: int, offer: FollowUpForm, status: int, dropped_
     context = {**_detail_context(req), "reply_refused": RequestClosed(req.id), "follow_up_form": offer,
                "dropped_files": dropped_files}
     if is_htmx():
-        return render_with_oob(COMMENT_FORM, context, PARTS, status=status, title=f"#{req.id} {req.title}")
+        return render_with_oob(COMMENT_FORM, context, PARTS_BESIDE_COMPOSER, status=status,
+                               title=f"#{req.id} {req.title}")
     return render_template("requests/detail.html", **context), status
 
 

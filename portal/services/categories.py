@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask import g, has_request_context
 from sqlalchemy import func, select
 
 from portal import policy
@@ -16,6 +17,7 @@ from portal.services.text import clean_text
 from portal.services.uow import unit_of_work
 
 NAME_MAX = 80
+_CACHE = "_categories"  # flask.g: this web request's categories
 
 DEFAULT_CATEGORIES = (
     ("hardware", "Hardware", 10),
@@ -39,13 +41,25 @@ CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{1,39}$")
 
 
 def list_all() -> list[Category]:
-    """Every category, active and retired, in display order."""
-    return list(db.session.scalars(select(Category).order_by(Category.sort_order, Category.name)))
+    """Every category, active and retired, in display order: read once per web request (the list's
+    filter, its rows and the validation of a filter all ask), again after a change of them."""
+    if has_request_context() and _CACHE in g:
+        return g.get(_CACHE)
+    rows = list(db.session.scalars(select(Category).order_by(Category.sort_order, Category.name)))
+    if has_request_context():
+        setattr(g, _CACHE, rows)
+    return rows
 
 
 def names() -> dict[str, str]:
     """Category code -> the name people read."""
-    return dict(db.session.execute(select(Category.code, Category.name)).all())
+    return {c.code: c.name for c in list_all()}
+
+
+def _changed() -> None:
+    """Categories changed in this request: read them afresh."""
+    if has_request_context():
+        g.pop(_CACHE, None)
 
 
 def create_category(actor: User | SystemActor, code: str, name: str, sort_order: int | None = None) -> Category:
@@ -67,6 +81,7 @@ def create_category(actor: User | SystemActor, code: str, name: str, sort_order:
         db.session.add(category)
         # Categories are keyed by their code (in the before/after), not by a number.
         audit.record(actor, "category.created", "category", 0, None, {"code": code, "name": name})
+    _changed()
     return category
 
 
@@ -81,4 +96,5 @@ def set_active(actor: User | SystemActor, code: str, active: bool) -> Category:
             category.active = active
             audit.record(actor, "category.activated" if active else "category.retired", "category", 0,
                          {"code": code, "active": not active}, {"code": code, "active": active})
+    _changed()
     return category

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from portal.models._time import utcnow
 from portal.paging import as_id, whole_number
 from portal.policy import SystemActor
 from portal.queueing import enqueue
-from portal.services import audit, sla
+from portal.services import audit, public_holidays, sla
 from portal.services.errors import Conflict, NotFound, ValidationFailed
 from portal.services.numbers import finite_decimal
 from portal.services.text import clean_text
@@ -160,8 +161,8 @@ def update_definition(actor: User | SystemActor, definition_id: int, values: dic
     with unit_of_work():
         definition = get_definition(definition_id, for_update=True)
         clean = _validate_definition(values, definition)
-        if clean.get("is_active") and not definition.is_active:
-            _check_single_active(definition.category, definition.priority, definition.id)
+        if "is_active" in clean:
+            _refuse_activity_change(definition, clean["is_active"], None)
         before = _snapshot(definition)
         for key, value in clean.items():
             setattr(definition, key, value)
@@ -170,6 +171,63 @@ def update_definition(actor: User | SystemActor, definition_id: int, values: dic
             definition.updated_at = utcnow()
         note = schedule_rebuild(definition_id=definition.id) if apply_to_open else None
     return definition, note
+
+
+def _pair(definition: SlaDefinition) -> str:
+    return f"{definition.category} / {definition.priority}"
+
+
+def _refuse_activity_change(definition: SlaDefinition, active: bool, expected_active: bool | None,
+                            actor: User | SystemActor | None = None) -> None:
+    """Raise why `definition` may not become active (or inactive) now; the one place these rules live.
+
+    With `expected_active`, it must still be in that state (the one the admin confirmed, or an audit
+    entry's "after"); a second active definition of the same category and priority is refused.
+    """
+    if expected_active is not None and definition.is_active != expected_active:
+        state = {True: "active", False: "inactive"}
+        who = audit.who_changed("sla_definition", definition.id,
+                                ("sla_definition.activated", "sla_definition.deactivated", "sla_definition.updated"),
+                                getattr(actor, "id", None), field="is_active")
+        raise Conflict(f"{_pair(definition)} is {state[definition.is_active]} now, not {state[expected_active]}: "
+                       f"{who}. Nothing was changed.")
+    if active and not definition.is_active:
+        _check_single_active(definition.category, definition.priority, definition.id)
+
+
+def check_definition_active(actor: User | SystemActor, definition_id: int, active: bool,
+                            expected_active: bool | None = None) -> SlaDefinition:
+    """The definition, when `set_definition_active` would change it now; the same refusal otherwise.
+
+    Nothing is written: the confirmation step asks this first, so a refusal shows before "Confirm".
+    """
+    policy.require(actor, "sla.configure")
+    definition = get_definition(definition_id)
+    _refuse_activity_change(definition, active, expected_active, actor)
+    if definition.is_active == active:
+        raise Conflict(f"{_pair(definition)} is already {'active' if active else 'inactive'}: "
+                       "there is nothing to change.")
+    return definition
+
+
+def set_definition_active(actor: User | SystemActor, definition_id: int, active: bool,
+                          expected_active: bool | None = None) -> SlaDefinition:
+    """Activate or deactivate a definition (new requests of its pair get, or no longer get, its SLA).
+
+    Open clocks keep their targets either way. The row is locked, so of two changes at once made
+    from the same state (two admins undoing the same deactivation) the second is refused.
+    """
+    policy.require(actor, "sla.configure")
+    with unit_of_work():
+        definition = get_definition(definition_id, for_update=True)
+        _refuse_activity_change(definition, active, expected_active, actor)
+        if definition.is_active != active:
+            before = _snapshot(definition)
+            definition.is_active = active
+            definition.updated_at = utcnow()
+            audit.record_changes(actor, "sla_definition.activated" if active else "sla_definition.deactivated",
+                                 "sla_definition", definition.id, before, _snapshot(definition))
+    return definition
 
 
 REBUILD_NOTE = "Open requests are being recalculated in the background."
@@ -345,33 +403,180 @@ def update_calendar(actor: User | SystemActor, calendar_id: int, values: dict[st
     return cal, note
 
 
+HOLIDAY_TAKEN = "This date is already a holiday in this calendar."
+
+
+def _holiday_day(errors: dict[str, str], day: Any) -> date | None:
+    if isinstance(day, date):
+        return day
+    try:
+        return date.fromisoformat(str(day))
+    except ValueError:
+        errors["day"] = "Use a date like 2026-12-25."
+        return None
+
+
+def _holiday_name(errors: dict[str, str], name: Any) -> str:
+    return clean_text(errors, "name", name, NAME_MAX, missing="Name the holiday.")
+
+
+def _fitting(name: str) -> str:
+    """A public holiday's name as a calendar keeps it: the package joins holidays that share a date
+    with "; ", and a few such names are longer than a holiday's name may be."""
+    return name if len(name) <= NAME_MAX else name[:NAME_MAX - 1].rstrip() + "…"
+
+
+def _holiday_days(calendar_id: int) -> set[date]:
+    """The calendar's holiday dates as committed now: read under the calendar's lock, so they include
+    what a change that held the lock just before added (a loaded `cal.holidays` may predate it)."""
+    return set(db.session.scalars(select(Holiday.day).where(Holiday.calendar_id == calendar_id)))
+
+
+def _insert_holiday(actor: User | SystemActor, cal: BusinessCalendarRecord, day: date, name: str) -> Holiday:
+    holiday = Holiday(calendar_id=cal.id, day=day, name=name)
+    db.session.add(holiday)
+    db.session.flush()
+    audit.record(actor, "calendar.holiday_added", "business_calendar", cal.id, None,
+                 {"day": day.isoformat(), "name": name})
+    return holiday
+
+
 def add_holiday(actor: User | SystemActor, calendar_id: int, day: Any, name: str,
                 apply_to_open: bool = False) -> tuple[Holiday, str | None]:
     """Mark a local date as closed."""
     policy.require(actor, "sla.configure")
     errors: dict[str, str] = {}
-    if isinstance(day, date):
-        parsed = day
-    else:
-        try:
-            parsed = date.fromisoformat(str(day))
-        except ValueError:
-            parsed = None
-            errors["day"] = "Use a date like 2026-12-25."
-    name = clean_text(errors, "name", name, NAME_MAX, missing="Name the holiday.")
+    parsed = _holiday_day(errors, day)
+    name = _holiday_name(errors, name)
     with unit_of_work():
         cal = get_calendar(calendar_id, for_update=True)
-        if parsed and any(h.day == parsed for h in cal.holidays):
-            errors["day"] = "This date is already a holiday in this calendar."
+        if parsed and parsed in _holiday_days(cal.id):
+            errors["day"] = HOLIDAY_TAKEN
         if errors:
             raise ValidationFailed(errors)
-        holiday = Holiday(calendar_id=cal.id, day=parsed, name=name)
-        db.session.add(holiday)
-        db.session.flush()
-        audit.record(actor, "calendar.holiday_added", "business_calendar", cal.id, None,
-                     {"day": parsed.isoformat(), "name": name})
+        holiday = _insert_holiday(actor, cal, parsed, name)
         note = schedule_rebuild(calendar_id=cal.id) if apply_to_open else None
     return holiday, note
+
+
+@dataclass(frozen=True)
+class HolidayChoice:
+    """One date of a public holiday list, as the review shows it: on the calendar already, or to add."""
+
+    day: date
+    name: str
+    on_calendar: str | None  # the calendar's own name for the date when it is already a holiday there
+
+
+@dataclass(frozen=True)
+class HolidayPreview:
+    """A public holiday list beside a calendar, for the admin to review before adding."""
+
+    source: public_holidays.HolidayList
+    choices: list[HolidayChoice]
+
+    @property
+    def new(self) -> list[HolidayChoice]:
+        """The dates not yet on the calendar (offered, ticked)."""
+        return [c for c in self.choices if c.on_calendar is None]
+
+
+@dataclass(frozen=True)
+class HolidayImport:
+    """What an import did: the holidays it added and the ticked dates that were already there."""
+
+    source: public_holidays.HolidayList
+    added: list[Holiday]
+    already: list[date]
+    note: str | None
+
+
+def preview_holidays(calendar_id: int, country: Any, subdivision: Any, first_year: Any,
+                     last_year: Any) -> HolidayPreview:
+    """The public holidays of a country (and subdivision) over a range of years, each marked when it
+    is already a holiday of the calendar. Reads only; ValidationFailed for a bad country or years."""
+    source = public_holidays.lookup(country, subdivision, first_year, last_year)
+    present = {h.day: h.name for h in get_calendar(calendar_id).holidays}
+    return HolidayPreview(source, [HolidayChoice(day, _fitting(name), present.get(day))
+                                   for day, name in source.holidays.items()])
+
+
+def _ticked(source: public_holidays.HolidayList, days: Any) -> list[date]:
+    if not isinstance(days, list | tuple) or not days:
+        raise ValidationFailed({"days": "Tick at least one date to add."})
+    ticked: set[date] = set()
+    for raw in days:
+        try:
+            day = date.fromisoformat(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            day = None
+        if not isinstance(day, date) or day not in source.holidays:
+            raise ValidationFailed({"days": f"Some ticked dates are not public holidays of {source.place} in "
+                                            f"{source.years}; show the list again and tick from it."})
+        ticked.add(day)
+    return sorted(ticked)
+
+
+def import_holidays(actor: User | SystemActor, calendar_id: int, country: Any, subdivision: Any, first_year: Any,
+                    last_year: Any, days: Any, apply_to_open: bool = False) -> HolidayImport:
+    """Add the ticked dates of a public holiday list to a calendar, in one unit of work.
+
+    Each date goes in as `add_holiday` puts one (its name from the list, the same audit row). The
+    calendar is locked first, as for a single holiday, so two imports at once take turns: the
+    second finds the first's dates and leaves them (reported as already there), never a duplicate.
+    """
+    policy.require(actor, "sla.configure")
+    source = public_holidays.lookup(country, subdivision, first_year, last_year)
+    ticked = _ticked(source, days)
+    added: list[Holiday] = []
+    already: list[date] = []
+    with unit_of_work():
+        cal = get_calendar(calendar_id, for_update=True)
+        present = _holiday_days(cal.id)
+        for day in ticked:
+            if day in present:
+                already.append(day)
+                continue
+            errors: dict[str, str] = {}
+            name = _holiday_name(errors, _fitting(source.holidays[day]))
+            if errors:
+                raise ValidationFailed({"days": f"{day:%d %b %Y}: {errors['name']}"})
+            added.append(_insert_holiday(actor, cal, day, name))
+            present.add(day)
+        note = schedule_rebuild(calendar_id=cal.id) if apply_to_open and added else None
+    return HolidayImport(source, added, already, note)
+
+
+def calendars_without_holidays(year: int) -> list[BusinessCalendarRecord]:
+    """The calendars an active definition counts by that have no holiday in `year`, by name.
+
+    Cheap at any size: active definitions come from their partial index (a few dozen rows at
+    most, one per category and priority), each calendar once by its key, and the holiday check
+    is one probe of the (calendar_id, day) unique index; service requests are never read.
+    """
+    in_use = (select(SlaDefinition.id)  # `is_active` exactly as the partial index states it, so it applies
+              .where(SlaDefinition.is_active, SlaDefinition.calendar_id == BusinessCalendarRecord.id)
+              .exists())
+    has_holiday = (select(Holiday.day)
+                   .where(Holiday.calendar_id == BusinessCalendarRecord.id,
+                          Holiday.day.between(date(year, 1, 1), date(year, 12, 31)))
+                   .exists())
+    return list(db.session.scalars(select(BusinessCalendarRecord).where(in_use, ~has_holiday)
+                                   .order_by(BusinessCalendarRecord.name)))
+
+
+def holiday_reminder(now: datetime | None = None) -> tuple[int, list[BusinessCalendarRecord]]:
+    """The coming calendar year and the calendars in use with no holidays for it yet (the dashboard's notice)."""
+    year = (now or utcnow()).year + 1
+    return year, calendars_without_holidays(year)
+
+
+def get_holiday(holiday_id: int) -> Holiday:
+    """The holiday; NotFound otherwise."""
+    holiday = db.session.get(Holiday, holiday_id)
+    if holiday is None:
+        raise NotFound("No such holiday.")
+    return holiday
 
 
 def remove_holiday(actor: User | SystemActor, holiday_id: int) -> BusinessCalendarRecord:

@@ -12,10 +12,10 @@ from sqlalchemy.orm import joinedload
 
 from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, PRIORITY_RANK, STATUSES
 from portal.extensions import db
-from portal.models import Category, ServiceRequest, SlaMetric, User
+from portal.models import Category, RequestTally, ServiceRequest, SlaMetric, User
 from portal.models._time import utcnow
 from portal.paging import Page, as_id, clamp_page, whole_number
-from portal.services import sla_rollup
+from portal.services import request_tally, sla_rollup
 from portal.services.errors import ValidationFailed
 
 DAYS_MIN, DAYS_MAX = 1, 365
@@ -55,6 +55,8 @@ class BreachFilters:
     date_from: date | None = None
     date_to: date | None = None
     state: str = ""             # "", "breached" or "at_risk"
+    # An agent's read-only view: only requests assigned to this user or to nobody.
+    mine_or_unassigned: int | None = None
     errors: dict[str, str] = field(default_factory=dict)
     submitted: dict[str, str] = field(default_factory=dict)
     refused: bool = False
@@ -178,6 +180,9 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
         by_request.append(ServiceRequest.assignee_id.is_(None))
     elif f.assignee:
         by_request.append(ServiceRequest.assignee_id == as_id(f.assignee))
+    if f.mine_or_unassigned is not None:
+        by_request.append(or_(ServiceRequest.assignee_id == f.mine_or_unassigned,
+                              ServiceRequest.assignee_id.is_(None)))
     if f.date_from:
         by_request.append(ServiceRequest.created_at >= datetime.combine(f.date_from, datetime.min.time(), now.tzinfo))
     if f.date_to and f.date_to < date.max:
@@ -301,13 +306,11 @@ def compliance_report(days: int, now: datetime | None = None) -> dict[str, Any]:
 def dashboard_summary(now: datetime | None = None) -> dict[str, Any]:
     """The admin dashboard's cards: open work, breached now, at risk, 30-day met rate."""
     now = now or utcnow()
-    # One pass over the open-work index (status, priority, ...) in its order, summed both ways here.
+    # From the request tally the database keeps (services/request_tally.py), summed both ways here.
     by_status: Counter[str] = Counter()
     by_priority: Counter[str] = Counter()
-    for status, priority, count in db.session.execute(
-            select(ServiceRequest.status, ServiceRequest.priority, func.count())
-            .where(ServiceRequest.status.in_(OPEN_STATUSES))
-            .group_by(ServiceRequest.status, ServiceRequest.priority)):
+    for status, priority, count in request_tally.grouped((RequestTally.status, RequestTally.priority),
+                                                         [RequestTally.status.in_(OPEN_STATUSES)]):
         by_status[status] += count
         by_priority[priority] += count
     breached_now, at_risk_now = db.session.execute(select(

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from portal import policy
 from portal.config import PROJECT_ROOT
-from portal.domain.workflow import ROLES, STAFF_ROLES
+from portal.domain.workflow import ROLE_LABELS, ROLES, STAFF_ROLES
 from portal.extensions import db
 from portal.metrics import count_auth_failure
 from portal.models import ApiToken, User
@@ -220,20 +220,22 @@ def list_staff() -> list[User]:
     return list(db.session.scalars(stmt))
 
 
-def _lock_for_account_change(actor: User | SystemActor, user_id: int) -> tuple[User, list[User]]:
-    """Lock the active admins (in id order), then the target account; both read current.
+def _account_for_change(actor: User | SystemActor, user_id: int, lock: bool = True) -> tuple[User, list[User]]:
+    """The active admins (in id order), then the target account; both read current, and locked with `lock`.
 
     Every account change takes the admin rows first, so two admins demoting or deactivating
     each other at the same moment run one after the other: the second sees the first's change
-    (and, demoted, is no longer allowed to make its own).
+    (and, demoted, is no longer allowed to make its own). The confirmation step reads the same
+    rows without locks, to ask the same rules before anything is changed.
     """
-    admins = list(db.session.scalars(
-        select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id)
-        .with_for_update().execution_options(populate_existing=True)))
+    admins_stmt = select(User).where(User.role == "admin", User.active.is_(True)).order_by(User.id)
+    user_stmt = select(User).where(User.id == user_id)
+    if lock:
+        admins_stmt, user_stmt = admins_stmt.with_for_update(), user_stmt.with_for_update()
+    admins = list(db.session.scalars(admins_stmt.execution_options(populate_existing=True)))
     if actor is not SYSTEM and actor.id not in {a.id for a in admins}:
         raise Forbidden(policy.PERMISSIONS["users.manage"][1])
-    user = db.session.scalar(select(User).where(User.id == user_id).with_for_update()
-                             .execution_options(populate_existing=True))
+    user = db.session.scalar(user_stmt.execution_options(populate_existing=True))
     if user is None:
         raise NotFound("No such user.")
     return user, admins
@@ -243,18 +245,62 @@ def _is_last_admin(user: User, admins: list[User]) -> bool:
     return user.role == "admin" and user.active and not any(a.id != user.id for a in admins)
 
 
-def set_active(actor: User | SystemActor, user_id: int, active: bool) -> User:
-    """Deactivate (signing out every session and token) or reactivate an account."""
+def _changed_since(actor: User | SystemActor, user: User, now: str, expected: str,
+                   actions: tuple[str, ...]) -> Conflict:
+    who = audit.who_changed("user", user.id, actions, getattr(actor, "id", None))
+    return Conflict(f"{user.name} is {now} now, not {expected}: {who}. Nothing was changed.")
+
+
+def _refuse_active_change(actor: User | SystemActor, user: User, admins: list[User], active: bool,
+                          expected_active: bool | None) -> None:
+    """Raise why `actor` may not make `user` active (or inactive) now; the one place these rules live."""
+    if expected_active is not None and user.active != expected_active:
+        state = {True: "active", False: "deactivated"}
+        raise _changed_since(actor, user, state[user.active], state[expected_active],
+                             ("user.activated", "user.deactivated"))
+    if not active and user.active:
+        if actor.id == user.id:
+            raise Forbidden("You cannot deactivate your own account.")
+        if _is_last_admin(user, admins):
+            raise Conflict("The last active admin cannot be deactivated.")
+
+
+def _refuse_role_change(actor: User | SystemActor, user: User, admins: list[User], role: str,
+                        expected_role: str | None) -> None:
+    """Raise why `actor` may not give `user` the role `role` now; the one place these rules live."""
+    if expected_role is not None and user.role != expected_role:
+        raise _changed_since(actor, user, ROLE_LABELS[user.role].lower(),
+                             ROLE_LABELS.get(expected_role, expected_role).lower(), ("user.role_changed",))
+    if role != user.role and _is_last_admin(user, admins):
+        raise Conflict("The last active admin must stay an admin.")
+
+
+def check_set_active(actor: User | SystemActor, user_id: int, active: bool,
+                     expected_active: bool | None = None) -> User:
+    """The account, when `set_active` would change it now; the same refusal otherwise (nothing is written).
+
+    The confirmation step asks this first, so a change that would be refused says so before "Confirm".
+    """
+    policy.require(actor, "users.manage")
+    user, admins = _account_for_change(actor, user_id, lock=False)
+    _refuse_active_change(actor, user, admins, active, expected_active)
+    if user.active == active:
+        raise Conflict(f"{user.name} is already {'active' if active else 'deactivated'}: there is nothing to change.")
+    return user
+
+
+def set_active(actor: User | SystemActor, user_id: int, active: bool, expected_active: bool | None = None) -> User:
+    """Deactivate (signing out every session and token) or reactivate an account.
+
+    With `expected_active`, the account must still be in that state (the one the admin confirmed,
+    or an audit entry's "after"): otherwise the change is refused, never applied on top.
+    """
     policy.require(actor, "users.manage")
     with unit_of_work():
-        user, admins = _lock_for_account_change(actor, user_id)
+        user, admins = _account_for_change(actor, user_id)
+        _refuse_active_change(actor, user, admins, active, expected_active)
         if user.active == active:
             return user
-        if not active:
-            if actor.id == user.id:
-                raise Forbidden("You cannot deactivate your own account.")
-            if _is_last_admin(user, admins):
-                raise Conflict("The last active admin cannot be deactivated.")
         before = audit.snapshot(user, USER_AUDIT_FIELDS)
         user.active = active
         sessions.end_all(user.id, "deactivated" if not active else "reactivated")
@@ -267,17 +313,35 @@ def set_active(actor: User | SystemActor, user_id: int, active: bool) -> User:
     return user
 
 
-def change_role(actor: User | SystemActor, user_id: int, role: str) -> User:
-    """Give a user another role; the last active admin keeps theirs."""
-    policy.require(actor, "users.manage")
+def _valid_role(role: str) -> None:
     if role not in ROLES:
         raise ValidationFailed({"role": f"Choose one of: {', '.join(ROLES)}."})
+
+
+def check_role_change(actor: User | SystemActor, user_id: int, role: str, expected_role: str | None = None) -> User:
+    """The account, when `change_role` would give it `role` now; the same refusal otherwise (nothing is written)."""
+    policy.require(actor, "users.manage")
+    _valid_role(role)
+    user, admins = _account_for_change(actor, user_id, lock=False)
+    _refuse_role_change(actor, user, admins, role, expected_role)
+    if user.role == role:
+        raise ValidationFailed({"role": f"{user.name} is already {ROLE_LABELS[role].lower()}: choose another role."})
+    return user
+
+
+def change_role(actor: User | SystemActor, user_id: int, role: str, expected_role: str | None = None) -> User:
+    """Give a user another role; the last active admin keeps theirs.
+
+    With `expected_role`, the account must still have that role (the one the admin confirmed a
+    change from, or an audit entry's "after"): otherwise the change is refused.
+    """
+    policy.require(actor, "users.manage")
+    _valid_role(role)
     with unit_of_work():
-        user, admins = _lock_for_account_change(actor, user_id)
+        user, admins = _account_for_change(actor, user_id)
+        _refuse_role_change(actor, user, admins, role, expected_role)
         if user.role == role:
             return user
-        if _is_last_admin(user, admins):
-            raise Conflict("The last active admin must stay an admin.")
         before = audit.snapshot(user, USER_AUDIT_FIELDS)
         user.role = role
         # New privileges start with a new sign-in: no session keeps the old role's standing.

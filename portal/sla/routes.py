@@ -9,7 +9,7 @@ from portal.forms import EmptyForm
 from portal.htmx import form_done, form_refused, render_page_or_partial, revalidated_poll
 from portal.models._time import utcnow
 from portal.paging import PAGE_MAX, whole_number
-from portal.policy import permission_required
+from portal.policy import can, permission_required
 from portal.replica import read_on_replica
 from portal.services import requests as svc
 from portal.services import sla, sla_reports, users
@@ -24,11 +24,17 @@ TIMELINE = "requests/_timeline.html"
 
 
 @bp.get("/sla/breaches")
-@permission_required("sla.reports")
+@permission_required("sla.read")
 @revalidated_poll
 def breaches():
-    """Breached and at-risk requests, most overdue first; the table polls every 30 s."""
+    """Breached and at-risk requests, most overdue first; the table polls every 30 s.
+
+    Managers and admins see every one and the compliance report; agents see, read only, those
+    assigned to them or to nobody."""
     filters = sla_reports.parse_breach_filters(request.args)
+    report = can(current_user, "sla.reports")
+    if not report:
+        filters.mine_or_unassigned = current_user.id
     page_no = whole_number(request.args.get("page", "1"), 1, PAGE_MAX) or 1
     page = sla_reports.breach_list(filters, page_no, current_app.config["PER_PAGE"])
     try:
@@ -41,11 +47,12 @@ def breaches():
         page=page, filters=filters, now=utcnow(),
         # The 30-second poll refreshes only the table; the report is for the full page.
         page_only=lambda: {
-            "days": days, "period_choices": (7, 30, 90, 365),
-            "categories": svc.list_categories(include_inactive=True), "staff": users.list_staff(),
+            "days": days, "period_choices": (7, 30, 90, 365), "report": report,
+            "categories": svc.list_categories(include_inactive=True),
+            "staff": users.list_staff() if report else [current_user],
             # Read-only figures: on the read replica when there is one (portal/replica.py).
-            **read_on_replica(lambda: {"compliance": sla_reports.compliance_report(days),
-                                       "stats": sla_reports.statistics(days)}),
+            **(read_on_replica(lambda: {"compliance": sla_reports.compliance_report(days),
+                                        "stats": sla_reports.statistics(days)}) if report else {}),
         },
     )
 

@@ -43,7 +43,7 @@ def test_requester_reply_reopens_a_resolved_request_and_follows_up_a_closed_one(
     expect(page.locator("#request-header .badges")).to_contain_text("Resolved")
     expect(composer).to_contain_text("Replying reopens this request.")
     composer.locator("textarea[name=body]").fill("It started flickering again this morning.")
-    composer.locator("button:has-text('Add reply')").click()
+    composer.locator("button:has-text('Send reply')").click()
     expect(composer.locator(".flash-success")).to_have_text("Your reply was added and the request is open again.")
     expect(page.locator("#request-header .badges")).to_contain_text("Open")
     expect(page.locator("#request-header .badges")).not_to_contain_text("Resolved")
@@ -61,7 +61,7 @@ def test_requester_reply_reopens_a_resolved_request_and_follows_up_a_closed_one(
     composer = page.locator("#comment-form")
     reply = "Since yesterday Outlook asks for my password again, every few minutes."
     composer.locator("textarea[name=body]").fill(reply)
-    composer.locator("button:has-text('Add reply')").click()
+    composer.locator("button:has-text('Send reply')").click()
     refusal = composer.locator(".flash-warning")
     expect(refusal).to_contain_text(f"Request #{closed.id} is closed, so it takes no more replies.")
     expect(refusal).to_contain_text("Your reply was not saved")

@@ -66,7 +66,7 @@ def test_agent_works_a_request(page, helpdesk, shoot):
     expect(page.locator("#request-panel .facts")).to_contain_text("Alex Agent")
 
     page.fill("#body", "Thanks, I am looking at the VPN logs now.")
-    page.click("#comment-form button[type=submit]")
+    page.click("#comment-form button:has-text('Send reply')")
     expect(page.locator("#comment-form")).to_contain_text("Your reply was added.")
     expect(page.locator("#timeline")).to_contain_text("I am looking at the VPN logs now.")
     expect(page.locator("#body")).to_have_value("")

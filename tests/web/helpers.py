@@ -51,4 +51,7 @@ def main_part(html: str) -> str:
     return html[:cut.start()] if cut else html
 
 
-REQUEST_PAGE_PARTS = {"request-header", "request-description", "request-panel", "timeline", "sla-targets"}
+# The request page's parts a change answers with; "composer-send" (the composer's send buttons and version)
+# comes inside the composer when the composer itself is the answer.
+REQUEST_PAGE_PARTS = {"request-header", "request-description", "request-panel", "timeline", "sla-targets",
+                      "composer-send"}

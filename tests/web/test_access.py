@@ -90,6 +90,7 @@ ROUTES = [
     Route("GET", "/requests/<int:request_id>/header", "/requests/{own}/header", OWNER),
     Route("POST", "/requests/<int:request_id>/status", "/requests/{own}/status", OWNER, form={"status": "open"}),
     Route("POST", "/requests/<int:request_id>/assign", "/requests/{own}/assign", STAFF, form={"assignee": "me"}),
+    Route("POST", "/requests/bulk", "/requests/bulk", STAFF, form={"change": "priority:high"}),
     Route("POST", "/requests/<int:request_id>/properties", "/requests/{own}/properties", STAFF,
           form={"priority": "high", "category": "network"}),
     Route("POST", "/requests/<int:request_id>/comments", "/requests/{own}/comments", OWNER,
@@ -100,6 +101,18 @@ ROUTES = [
     Route("POST", "/requests/<int:request_id>/text", "/requests/{own}/text", OWNER,
           form={"edit-title": "Walking", "edit-description": "Walking by."}),
     Route("GET", "/attachments/<int:attachment_id>", "/attachments/{own_att}", OWNER),
+    # Canned replies: the staff's library, and inserting one into a request's composer ({canned} is one)
+    Route("GET", "/canned-replies", "/canned-replies", STAFF),
+    Route("POST", "/canned-replies", "/canned-replies", STAFF,
+          form={"title": "Walking", "body": "Hi {requester_name}"}),
+    Route("GET", "/canned-replies/<int:canned_reply_id>", "/canned-replies/{canned}", STAFF),
+    Route("POST", "/canned-replies/<int:canned_reply_id>", "/canned-replies/{canned}", STAFF,
+          form={"title": "Walked", "body": "Hello."}),
+    Route("POST", "/canned-replies/<int:canned_reply_id>/delete", "/canned-replies/{canned}/delete", STAFF, form={}),
+    Route("GET", "/requests/<int:request_id>/canned-reply", "/requests/{own}/canned-reply?canned_reply={canned}",
+          STAFF),
+    Route("POST", "/requests/<int:request_id>/comments/canned", "/requests/{own}/comments/canned", STAFF,
+          form={"body": "Walking by.", "canned_reply": ""}, accept=(422,)),
     Route("GET", "/admin/users", "/admin/users", ADMIN),
     Route("POST", "/admin/users", "/admin/users", ADMIN,
           form={"name": "New Person", "email": "new.person@example.com", "role": "requester",
@@ -108,6 +121,9 @@ ROUTES = [
           form={"active": "false"}),
     Route("POST", "/admin/users/<int:user_id>/role", "/admin/users/{target}/role", ADMIN, form={"role": "agent"}),
     Route("POST", "/admin/users/<int:user_id>/tokens/revoke", "/admin/users/{target}/tokens/revoke", ADMIN),
+    Route("GET", "/admin/audit", "/admin/audit", ADMIN),
+    # The walk's first audit entry: the first post only asks, or says why not (409; none at all is a 404).
+    Route("POST", "/admin/audit/<int:entry_id>/undo", "/admin/audit/1/undo", ADMIN, form={}, accept=(404, 409)),
     Route("POST", "/api/v1/auth/token", "/api/v1/auth/token", PUBLIC, credentials=True),
     Route("GET", "/api/v1/auth/tokens", "/api/v1/auth/tokens", SIGNED_IN),
     Route("DELETE", "/api/v1/auth/token", "/api/v1/auth/token", SIGNED_IN),
@@ -129,7 +145,7 @@ ROUTES = [
     # Metrics: by network or token, not by role; the test client is loopback (tests/metrics/ test the rest)
     Route("GET", "/metrics", "/metrics", PUBLIC),
     # SLA pages
-    Route("GET", "/sla/breaches", "/sla/breaches", MANAGERS),
+    Route("GET", "/sla/breaches", "/sla/breaches", STAFF),
     Route("GET", "/requests/<int:request_id>/sla", "/requests/{own}/sla", OWNER),
     Route("POST", "/requests/<int:request_id>/sla/exemptions", "/requests/{own}/sla/exemptions", MANAGERS,
           form={"exemption_type": "response", "reason": "Walking by.", "duration_hours": "2"}),
@@ -162,6 +178,12 @@ ROUTES = [
                 "opens": "08:00", "closes": "17:00"}),
     Route("POST", "/admin/calendars/<int:calendar_id>/holidays", "/admin/calendars/{calendar}/holidays", ADMIN,
           form={"holiday-day": "2027-01-01", "holiday-name": "New Year"}),
+    Route("GET", "/admin/calendars/<int:calendar_id>/holidays/import",
+          "/admin/calendars/{calendar}/holidays/import?country=GB&subdivision=ENG&first_year=2027&last_year=2027",
+          ADMIN),
+    Route("POST", "/admin/calendars/<int:calendar_id>/holidays/import", "/admin/calendars/{calendar}/holidays/import",
+          ADMIN, form={"import-country": "GB", "import-subdivision": "ENG", "import-first_year": "2027",
+                       "import-last_year": "2027", "import-days": ["2027-12-27", "2027-12-28"]}),
     Route("POST", "/admin/holidays/<int:holiday_id>/delete", "/admin/holidays/{holiday}/delete", ADMIN, form={}),
     Route("GET", "/admin/jobs", "/admin/jobs", ADMIN),
     Route("POST", "/admin/jobs/<job_id>/requeue", "/admin/jobs/no-such-job/requeue", ADMIN, form={}),
@@ -270,11 +292,12 @@ def world(make, backup_file):
     note = make.comment(people["agent"], own.id, INTERNAL_BODY, internal=True,
                         uploads=[("internal.txt", INTERNAL_FILE)])
     exemption = make.exemption(people["manager"], own.id)
+    canned = _canned_reply(make.app, people["agent"].id)
     verify, reset, token = _account_links(make.app, people["requester"].id)
     return SimpleNamespace(people=people, other=other, target=target, own=own, theirs=theirs, note=note, sla=sla,
                            exemption=exemption, job=_failed_job(make.app), backup=backup_file,
                            export=_finished_export(make.app, people["manager"].id), verify=verify, reset=reset,
-                           token=token)
+                           token=token, canned=canned)
 
 
 def _account_links(app, user_id: int) -> tuple[str, str, int]:
@@ -289,6 +312,16 @@ def _account_links(app, user_id: int) -> tuple[str, str, int]:
         reset = accounts._signer(accounts.RESET_SALT).dumps({"u": user.id, "h": accounts._fingerprint(user)})
         _raw, token = users.issue_token(user)
         return verify, reset, token.id
+
+
+def _canned_reply(app, author_id: int) -> int:
+    """A canned reply in the staff's library."""
+    from portal.extensions import db
+    from portal.models import User
+    from portal.services import canned_replies
+
+    with app.app_context():
+        return canned_replies.create_canned_reply(db.session.get(User, author_id), "Walk", "Hi {requester_name}").id
 
 
 def _failed_job(app) -> str:
@@ -332,7 +365,7 @@ def _url(route: Route, world) -> str:
                             definition=world.sla.definition_id, calendar=world.sla.calendar_id,
                             holiday=world.sla.holiday_id, exemption=world.exemption, job=world.job,
                             export=world.export, backup=world.backup, verify=world.verify, reset=world.reset,
-                            token=world.token)
+                            token=world.token, canned=world.canned)
 
 
 def _api_token(client, user) -> str:
@@ -399,7 +432,8 @@ def test_access_route_for_actor(app, login_client, make, world, route, actor):
             _assert_no_secrets(response, [OTHER_TITLE, OTHER_DESCRIPTION, INTERNAL_BODY, TARGET_EMAIL],
                                [OTHER_FILE, INTERNAL_FILE])
         if route.method == "GET" and status == 200 and "{own}" in route.url and not route.api:
-            assert OWN_TITLE in text_of(response) or route.url.endswith(("/timeline", "/sla"))  # partials
+            assert OWN_TITLE in text_of(response) or route.url.endswith(("/timeline", "/sla")) \
+                or "/canned-reply?" in route.url  # partials, and a canned reply's text
         return
     _assert_no_secrets(response)
     if actor == "anonymous":
@@ -416,7 +450,8 @@ def test_access_route_for_actor(app, login_client, make, world, route, actor):
 def test_access_allowed_changes_took_effect_for_admin_routes(app, login_client, make, world):
     """Sanity check that the walk really exercised the admin POSTs (not just redirected)."""
     client = login_client(world.people["admin"])
-    assert client.post(f"/admin/users/{world.target.id}/role", data={"role": "agent"}).status_code == 303
+    assert client.post(f"/admin/users/{world.target.id}/role", data={"role": "agent", "confirm": "yes"}).status_code \
+        == 303
     assert make.get_user(world.target.id).role == "agent"
 
 
@@ -434,6 +469,8 @@ OTHER_ROUTES = [
     ("POST", "/requests/{id}/comments", {"body": ""}, None),
     ("POST", "/requests/{id}/follow-up", {"body": "Sneaky follow-up"}, None),
     ("POST", "/requests/{id}/text", {"edit-title": "Hijacked", "edit-description": "Hijacked"}, None),
+    ("GET", "/requests/{id}/canned-reply", None, None),
+    ("POST", "/requests/{id}/comments/canned", {"body": "Sneaky", "canned_reply": "1"}, None),
     ("GET", "/attachments/{att}", None, None),
     ("GET", "/api/v1/service-requests/{id}", None, None),
     ("PATCH", "/api/v1/service-requests/{id}", None, {"title": "Hijacked"}),
@@ -455,6 +492,7 @@ REQUEST_RULES = {
     "/requests/<int:request_id>/status", "/requests/<int:request_id>/assign",
     "/requests/<int:request_id>/properties", "/requests/<int:request_id>/comments", "/requests/<int:request_id>/text",
     "/requests/<int:request_id>/follow-up", "/attachments/<int:attachment_id>",
+    "/requests/<int:request_id>/canned-reply", "/requests/<int:request_id>/comments/canned",
     "/api/v1/service-requests/<int:request_id>", "/api/v1/service-requests/<int:request_id>/comments",
     "/api/v1/service-requests/<int:request_id>/follow-ups",
     "/requests/<int:request_id>/sla", "/requests/<int:request_id>/sla/exemptions",

@@ -84,12 +84,12 @@ def test_admin_create_invalid_user_422(login_client, make, admin, field, value, 
 def test_admin_changes_role(login_client, make, admin):
     user = make.user("requester")
     client = login_client(admin)
-    response = client.post(f"/admin/users/{user.id}/role", data={"role": "manager"})
+    response = client.post(f"/admin/users/{user.id}/role", data={"role": "manager", "confirm": "yes"})
     assert response.status_code == 303
     assert make.get_user(user.id).role == "manager"
     assert f"{user.name} is now manager." in text_of(client.get("/admin/users"))
 
-    response = client.post(f"/admin/users/{user.id}/role", data={"role": "agent"}, headers=HX)
+    response = client.post(f"/admin/users/{user.id}/role", data={"role": "agent", "confirm": "yes"}, headers=HX)
     assert response.status_code == 200
     html = text_of(response)
     assert html.lstrip().startswith('<div id="users-admin"')
@@ -121,7 +121,7 @@ def test_admin_deactivates_and_reactivates(login_client, make, admin):
     user_client = login_client(user)
     client = login_client(admin)
 
-    response = client.post(f"/admin/users/{user.id}/active", data={"active": "false"}, headers=HX)
+    response = client.post(f"/admin/users/{user.id}/active", data={"active": "false", "confirm": "yes"}, headers=HX)
     assert response.status_code == 200
     html = text_of(response)
     assert html.lstrip().startswith('<div id="users-admin"')

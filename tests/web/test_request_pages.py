@@ -52,17 +52,20 @@ def test_list_search_marks_the_matched_words_and_escapes_the_rest(login_client, 
 
 def test_list_page_renders_filter_form_and_table(login_client, listing):
     agent, _, _, reqs = listing
-    response = login_client(agent).get("/requests")
+    response = login_client(agent).get("/requests?status=any")
     assert response.status_code == 200
     html = text_of(response)
     assert "<html" in html
     assert '<form id="filters"' in html
-    for name in ("q", "status", "priority", "category", "assignee", "sort"):
+    for name in ("q", "status", "priority", "category", "assignee", "sort", "per_page"):
         assert f'name="{name}"' in html
     assert '<section id="request-table"' in html
     assert '<table class="requests">' in html
     assert _titles(html, reqs) == set(reqs)
     assert "4 requests" in html
+    # Without a status, staff land on the open work (the resolved one left out).
+    landing = text_of(login_client(agent).get("/requests"))
+    assert _titles(landing, reqs) == set(reqs) - {"badge"} and "3 requests" in landing
 
 
 def test_list_htmx_returns_only_table_partial(login_client, listing):
@@ -96,7 +99,8 @@ def test_list_htmx_for_another_target_gets_full_page(login_client, listing):
     ("priority=critical", {"excel"}),
     ("category=network", {"vpn"}),
     ("assignee=me", {"vpn"}),
-    ("assignee=none", {"printer", "badge"}),
+    ("assignee=none", {"printer"}),               # staff without a status: the open work
+    ("status=any&assignee=none", {"printer", "badge"}),
     ("q=bravo", {"vpn"}),
     ("q=zebra", {"excel"}),
     ("status=active&priority=low&category=hardware", {"printer"}),
@@ -185,7 +189,7 @@ def test_list_requester_tabs_are_open_and_closed(login_client, listing):
 def test_list_staff_keep_their_work_tabs(login_client, listing):
     agent, *_ = listing
     html = text_of(login_client(agent).get("/requests"))
-    assert _tabs(html) == ["All", "Open work", "Assigned to me", "Unassigned"]
+    assert _tabs(html) == ["Open work", "Assigned to me", "Unassigned", "All"]
     assert "Open work (not resolved)" in html
 
 
@@ -229,7 +233,8 @@ def test_list_unknown_filter_values_show_notice(login_client, listing, query):
     agent, _, _, reqs = listing
     client = login_client(agent)
     for headers in ({}, TABLE):
-        response = client.get("/requests?" + query, headers=headers)
+        response = client.get("/requests?" + ("" if query.startswith("status=") else "status=any&") + query,
+                              headers=headers)
         assert response.status_code == 200
         html = text_of(response)
         assert "Some filters were ignored" in html
@@ -265,7 +270,7 @@ def test_list_pagination_links_keep_filters(app, login_client, make):
         nxt = link_with_rel(html, "next")
         query = parse_qs(urlsplit(nxt).query)
         assert query.pop("after")
-        assert query == {"priority": ["high"], "q": ["number"], "sort": ["oldest"]}
+        assert query == {"status": ["active"], "priority": ["high"], "q": ["number"], "sort": ["oldest"]}
         # The pager is htmx-enabled with the same URL.
         assert f'hx-get="{nxt.replace("&", "&amp;")}"' in html
 
@@ -277,7 +282,7 @@ def test_list_pagination_links_keep_filters(app, login_client, make):
         prev = link_with_rel(page2, "prev")
         prev_query = parse_qs(urlsplit(prev).query)
         assert prev_query.pop("before")
-        assert prev_query == {"priority": ["high"], "q": ["number"], "sort": ["oldest"]}
+        assert prev_query == {"status": ["active"], "priority": ["high"], "q": ["number"], "sort": ["oldest"]}
         back = re.sub(r"</?mark>", "", text_of(client.get(prev)))
         assert [r.title for r in high if r.title in back] == [high[0].title, high[1].title]
         assert link_with_rel(back, "prev") is None
@@ -659,7 +664,7 @@ def test_comment_htmx_returns_fresh_form_and_trigger(login_client, make, ticket)
     assert re.search(r"<textarea[^>]*>\s*</textarea>", form)
     assert "It still jams on tray 2." not in form
     assert "It still jams on tray 2." in html
-    assert oob_ids(html) == REQUEST_PAGE_PARTS
+    assert oob_ids(html) == REQUEST_PAGE_PARTS - {"composer-send"}  # inside the composer
     assert [c.body for c in make.comments(req.id)] == ["It still jams on tray 2."]
 
 
@@ -831,7 +836,7 @@ def test_comment_requester_reply_on_resolved_reopens_it(login_client, make, fini
     assert response.status_code == 200
     html = text_of(response)
     assert "Your reply was added and the request is open again." in main_part(html)
-    assert oob_ids(html) == REQUEST_PAGE_PARTS
+    assert oob_ids(html) == REQUEST_PAGE_PARTS - {"composer-send"}  # inside the composer
     header = html[html.index('<div id="request-header"'):]
     assert 'class="badge status-open"' in header[:header.index("</div>")]
     assert "changed status" in html and "It flickers again." in html
@@ -858,7 +863,7 @@ def test_comment_requester_reply_on_closed_htmx_409_offers_a_follow_up(login_cli
     assert f'action="/requests/{req.id}/follow-up"' in form and "Open a follow-up request" in form
     assert re.search(r"<textarea[^>]*>\s*It flickers again.</textarea>", form)  # what they typed is kept
     assert "attach" not in form.split("</div>")[0]  # no files were sent, none lost
-    assert oob_ids(html) == REQUEST_PAGE_PARTS
+    assert oob_ids(html) == REQUEST_PAGE_PARTS - {"composer-send"}  # inside the composer
     assert make.comments(req.id) == [] and make.get_request(req.id).status == "closed"
     assert _follow_ups(make.app, req.id) == []
 

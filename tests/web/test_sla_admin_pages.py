@@ -337,7 +337,7 @@ def test_edit_activating_beside_an_active_pair_409(admin, app, setup):
 
 def test_toggle_deactivate_and_activate_htmx(admin, app, make, setup):
     url = f"/admin/sla/{setup['definition_id']}/active"
-    response = admin.post(url, data={"active": "false"}, headers=HX)
+    response = admin.post(url, data={"active": "false", "confirm": "yes"}, headers=HX)
     assert response.status_code == 200
     html = text_of(response)
     assert "hardware / medium is now inactive." in html
@@ -357,7 +357,7 @@ def test_toggle_deactivate_and_activate_htmx(admin, app, make, setup):
 
 
 def test_toggle_plain_redirects_with_flash(admin, app, setup):
-    response = admin.post(f"/admin/sla/{setup['definition_id']}/active", data={"active": "false"})
+    response = admin.post(f"/admin/sla/{setup['definition_id']}/active", data={"active": "false", "confirm": "yes"})
     assert response.status_code == 303
     html = text_of(admin.get(response.headers["Location"]))
     assert "hardware / medium is now inactive." in _flashes(html)
@@ -545,14 +545,14 @@ def test_add_holiday_invalid_422(admin, app, setup, data, field, message):
 
 def test_remove_holiday(admin, app, setup):
     url = f"/admin/holidays/{setup['holiday_id']}/delete"
-    response = admin.post(url, headers=HX)
+    response = admin.post(url, data={"confirm": "yes"}, headers=HX)  # the second click (the first asks)
     assert response.status_code == 200
     html = text_of(response)
-    assert "Holiday removed." in html
+    assert "Christmas Day (2026-12-25) removed." in html
     assert "</strong> Christmas Day" not in html
     assert "No holidays: every working day counts." in html
     assert next(iter(_calendars(app).values()))[4] == []
-    assert admin.post(url, headers=HX).status_code == 404
+    assert admin.post(url, data={"confirm": "yes"}, headers=HX).status_code == 404
 
 
 # ---------------------------------------------------------------- one id per element (labels point at their own field)

@@ -27,6 +27,8 @@ from portal.services.text import clean_text
 from portal.services.uow import unit_of_work
 
 REQUEST_AUDIT_FIELDS = ("title", "description", "category", "priority", "status", "assignee_id")
+# The statuses a reply may set in the same step ("Send and resolve"): the ones a reply usually ends with.
+REPLY_STATUSES = ("waiting_on_customer", "resolved")
 TRIAGE_FIELDS = frozenset({"category", "priority", "assignee_id"})
 TEXT_FIELDS = frozenset({"title", "description"})
 
@@ -280,17 +282,28 @@ def update_request(actor: User, request_id: int, changes: dict[str, Any],
     return req
 
 
+def _set_status(actor: User, req: ServiceRequest, status: str) -> None:
+    """Move a locked request to `status` (the one status change of change_status and of a reply that sets one)."""
+    if req.status == status:
+        message = f"The request is already {req.status_label.lower()}."
+        raise Conflict(message, {"status": message})
+    _apply_changes(actor, req, {"status": status})
+
+
 def change_status(actor: User, request_id: int, status: str, expected_version: int | None = None) -> ServiceRequest:
     """Move a request along the workflow; Conflict if the move is not allowed."""
     if status not in STATUSES:
         raise ValidationFailed({"status": f"Choose one of: {', '.join(STATUSES)}."})
     with unit_of_work():
         req = lock_request(actor, request_id, expected_version)
-        if req.status == status:
-            message = f"The request is already {req.status_label.lower()}."
-            raise Conflict(message, {"status": message})
-        _apply_changes(actor, req, {"status": status})
+        _set_status(actor, req, status)
     return req
+
+
+def reply_statuses(actor: User, req: ServiceRequest) -> list[str]:
+    """The statuses a reply of `actor` may also set on `req` as it is now (the composer's "Send and ...")."""
+    allowed = workflow.allowed_transitions(req.status, actor.role)
+    return [s for s in REPLY_STATUSES if s in allowed]
 
 
 def assign(actor: User, request_id: int, assignee_id: int | None,
@@ -306,6 +319,8 @@ def add_comment(
     body: str,
     internal: bool = False,
     uploads: list[files.Upload] | None = None,
+    status: str | None = None,
+    expected_version: int | None = None,
 ) -> Comment:
     """Reply on a request. Staff may write internal notes; a staff reply may be the first response.
 
@@ -314,12 +329,22 @@ def add_comment(
     RequestClosed and nothing is saved (they open a follow-up instead). A reply adds to the request
     and overwrites nothing, so it carries no version check; it still locks the request and decides
     on the locked status, so an agent closing it at the same moment comes wholly before or after.
+
+    `status` (one of REPLY_STATUSES) also moves the request, as change_status would, in the same
+    unit of work: the reply, the move and their audit, SLA and mail rows commit together or not at
+    all. A reply that moves the request changes what the sender saw, so the composer sends
+    `expected_version` (the version their page showed) with a status; a stale one saves nothing
+    (StaleChange), like any other change made from an old view.
     """
     req = get_request(actor, request_id)  # NotFound before any file is written
     if internal:
         policy.require(actor, "requests.internal_notes")
     errors: dict[str, str] = {}
     body = clean_text(errors, "body", body, COMMENT_MAX)
+    status = status or None
+    if status is not None and status not in REPLY_STATUSES:
+        labels = " or ".join(workflow.STATUS_LABELS[s].lower() for s in REPLY_STATUSES)
+        errors["status"] = f"A reply can set the request to {labels}; send it alone for anything else."
     if errors:
         raise ValidationFailed(errors)
     if not workflow.reply_outcome(req.status, actor.role).accepted:
@@ -327,7 +352,7 @@ def add_comment(
     stored = files.store_uploads(uploads or [])
     with unit_of_work() as work:
         work.on_rollback(lambda: files.discard(stored))
-        req = lock_request(actor, request_id)
+        req = lock_request(actor, request_id, expected_version)
         outcome = workflow.reply_outcome(req.status, actor.role)
         if not outcome.accepted:
             raise RequestClosed(req.id)
@@ -350,5 +375,7 @@ def add_comment(
         if audit.record_changes(actor, "request.updated", "service_request", req.id, before,
                                 audit.snapshot(req, ("status", "first_response_at"))):
             sla.sync(req, clock_before, actor, now)
+        if status is not None:
+            _set_status(actor, req, status)  # the workflow's check, audit row, SLA clock and mail
         notifications.public_comment(req, comment, actor)
     return comment

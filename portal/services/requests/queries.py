@@ -17,14 +17,16 @@ from portal.domain import workflow
 from portal.domain.workflow import PRIORITIES, STATUSES
 from portal.extensions import db
 from portal.formatting import MARK_END, MARK_START
-from portal.models import AuditLog, Category, Comment, ServiceRequest, User
+from portal.models import AuditLog, Category, Comment, RequestTally, ServiceRequest, User
 from portal.models.service_request import SEARCH_CONFIG
 from portal.paging import Page, as_id, clamp_page, page_args
+from portal.services import categories, request_tally
 from portal.services.errors import NotFound, ValidationFailed
 from portal.services.text import unstorable_reason
 
 SORTS = {
     "relevance": "Best match",   # offered, and the default, while searching
+    "due": "Due soonest",        # the next running SLA target; the default for open work
     "newest": "Newest first",
     "oldest": "Oldest first",
     "updated": "Recently updated",
@@ -32,6 +34,7 @@ SORTS = {
     "status": "Status",
 }
 STATUS_GROUPS = {"active": workflow.OPEN_STATUSES, "done": frozenset({"resolved", "closed"})}
+STATUS_ANY = "any"  # every status, said outright: staff pages read a missing status as "active" (open work)
 SEARCH_MAX = 200
 CURSOR_MAX = 400
 COUNT_CAP = 10_000   # past this a list says "more than 10,000" instead of counting every row
@@ -106,7 +109,10 @@ class RequestFilters:
 
     @property
     def default_sort(self) -> str:
-        return "relevance" if self.q else "newest"
+        """Best match while searching; the open work by when it falls due; else newest first."""
+        if self.q:
+            return "relevance"
+        return "due" if self.status == "active" else "newest"
 
     def as_query(self, **overrides: Any) -> dict[str, Any]:
         """Non-default values as query parameters (for links that keep the current view)."""
@@ -138,9 +144,9 @@ def parse_filters(args: Any, default_per_page: int = 25, strict: bool = False) -
             return ""
         return value
 
-    f.status = pick("status", (*STATUSES, *STATUS_GROUPS))
+    f.status = pick("status", (*STATUSES, *STATUS_GROUPS, STATUS_ANY))
     f.priority = pick("priority", PRIORITIES)
-    f.category = pick("category", set(db.session.scalars(select(Category.code))))
+    f.category = pick("category", {c.code for c in categories.list_all()})
     assignee = (args.get("assignee") or "").strip()
     if assignee and assignee not in ("me", "none") and as_id(assignee) is None:
         errors["assignee"] = "Use 'me', 'none' or a user id."
@@ -237,24 +243,33 @@ def filtered_requests(actor: User, f: RequestFilters, search: bool = True) -> Se
 
     `search=False` leaves out the text search (the list applies it its own way, see _streams).
     """
-    stmt = visible_requests(actor)
-    if f.status in STATUS_GROUPS:
-        stmt = stmt.where(ServiceRequest.status.in_(sorted(STATUS_GROUPS[f.status], key=STATUSES.index)))
-    elif f.status:
-        stmt = stmt.where(ServiceRequest.status == f.status)
-    if f.priority:
-        stmt = stmt.where(ServiceRequest.priority == f.priority)
-    if f.category:
-        stmt = stmt.where(ServiceRequest.category == f.category)
-    if f.assignee == "me":
-        stmt = stmt.where(ServiceRequest.assignee_id == actor.id)
-    elif f.assignee == "none":
-        stmt = stmt.where(ServiceRequest.assignee_id.is_(None))
-    elif f.assignee:
-        stmt = stmt.where(ServiceRequest.assignee_id == as_id(f.assignee))
+    stmt = visible_requests(actor).where(*filter_conditions(ServiceRequest, actor, f))
     if f.q and search:
         stmt = stmt.where(search_condition(actor, f.q))
     return stmt
+
+
+def filter_conditions(table: Any, actor: User, f: RequestFilters) -> list:
+    """The status, priority, category and assignee filters as conditions on `table`'s columns of
+    those names: ServiceRequest, or RequestTally for the list's total (services/request_tally.py)."""
+    conditions = []
+    if f.status == STATUS_ANY:
+        pass
+    elif f.status in STATUS_GROUPS:
+        conditions.append(table.status.in_(sorted(STATUS_GROUPS[f.status], key=STATUSES.index)))
+    elif f.status:
+        conditions.append(table.status == f.status)
+    if f.priority:
+        conditions.append(table.priority == f.priority)
+    if f.category:
+        conditions.append(table.category == f.category)
+    if f.assignee == "me":
+        conditions.append(table.assignee_id == actor.id)
+    elif f.assignee == "none":
+        conditions.append(table.assignee_id.is_(None))
+    elif f.assignee:
+        conditions.append(table.assignee_id == as_id(f.assignee))
+    return conditions
 
 
 def sort_keys(sort: str, q: str = "") -> list[tuple[Any, bool]]:
@@ -269,6 +284,7 @@ def sort_keys(sort: str, q: str = "") -> list[tuple[Any, bool]]:
             return [(func.ts_rank(sr.search_vector, tsquery, type_=Float), True), (sr.id, True)]
         sort = "newest"
     return {
+        "due": [(sr.due_sort, False), (sr.id, False)],
         "newest": [(sr.created_at, True), (sr.id, True)],
         "oldest": [(sr.created_at, False), (sr.id, False)],
         "updated": [(sr.updated_at, True), (sr.id, True)],
@@ -345,15 +361,14 @@ def _beyond(stmt: Select, keys: list[tuple[Any, bool]], values: list[Any], forwa
     return select(ServiceRequest).where(ServiceRequest.id.in_(select(ids.c.id))).order_by(*order).limit(limit)
 
 
-def capped_count(stmt: Select, order: list | None = None, cap: int | None = None) -> tuple[int, bool]:
+def capped_count(stmt: Select, cap: int | None = None) -> tuple[int, bool]:
     """How many rows `stmt` matches, counting at most `cap` (default COUNT_CAP) + 1: (count, exact).
 
-    In the list's own `order` the count walks the index the page reads (an index-only scan of at
-    most cap + 1 entries) instead of scanning the table.
+    Only where the request tally cannot answer: a requester's own requests, a search.
     """
     cap = COUNT_CAP if cap is None else cap
     counted = db.session.scalar(select(func.count()).select_from(
-        stmt.with_only_columns(ServiceRequest.id).order_by(*(order or [])).limit(cap + 1).subquery())) or 0
+        stmt.with_only_columns(ServiceRequest.id).order_by(None).limit(cap + 1).subquery())) or 0
     return (counted, True) if counted <= cap else (cap, False)
 
 
@@ -408,11 +423,11 @@ def _streams(actor: User, f: RequestFilters) -> list[Select]:
     return streams
 
 
-def _count(streams: list[Select], order: list | None) -> tuple[int, bool]:
+def _count(streams: list[Select]) -> tuple[int, bool]:
     """capped_count over the streams together (their rows may overlap). A search matching many
     (several streams) counts to SEARCH_SMALL only: "more than 1,000" is all a person needs there."""
     if len(streams) == 1:
-        return capped_count(streams[0], order)
+        return capped_count(streams[0])
     ids: set[int] = set()
     for stream in streams:
         found = list(db.session.scalars(stream.with_only_columns(ServiceRequest.id).order_by(None)
@@ -442,9 +457,11 @@ def list_requests(actor: User, f: RequestFilters) -> Page:
     costs the same however deep. `page` numbers (old links, API clients) still work by OFFSET.
     """
     streams = _streams(actor, f)
-    # Unfiltered, the count walks the sort's own index; filtered, PostgreSQL picks the filter's.
-    unfiltered = not (f.q or f.status or f.priority or f.category or f.assignee)
-    total, exact = _count(streams, sort_order(f.sort) if unfiltered else None)
+    if not f.q and policy.sees_all_requests(actor):
+        # Staff without a search: the sum of the tally the database keeps, exact at any size.
+        total, exact = request_tally.total(filter_conditions(RequestTally, actor, f)), True
+    else:  # a requester's own requests (an index of their own), or a search
+        total, exact = _count(streams)
     if f.sort == "relevance" and (len(streams) > 1 or total > RANK_MAX):
         f.sort, f.unranked = "newest", True  # ranking every match of a very common word costs too much
     keys = sort_keys(f.sort, f.q)
@@ -490,6 +507,25 @@ def list_requests(actor: User, f: RequestFilters) -> Page:
     return _page(rows[:n], keys, f, total, exact, True, len(rows) <= n)
 
 
+def next_in_list(actor: User, f: RequestFilters, req: ServiceRequest, at: str = "") -> tuple[int, str] | None:
+    """(id, place) of the request after `req` in the list `f` describes (its filters and sort, from
+    any page), or None at its end: the request page's "Next request".
+
+    `at` is `req`'s place when the list showed it (Page.positions): working a request moves it in
+    its own list (resolved, it leaves the open work; its due time goes), and the next one is still
+    the one after where it was. Without it, the request's place now."""
+    if f.sort == "relevance":
+        f.sort = "newest"  # a rank is the search's, not the request's: walk on newest first
+    keys = sort_keys(f.sort, f.q)
+    position = _read_cursor(at, f.sort, keys) if at else None
+    if position is None:
+        position = [_key_value(req, column, f.q) for column, _desc in keys]
+    rows = _fetch(_streams(actor, f), lambda s: _beyond(s, keys, position, True, 1), keys, False, 1, f.q)
+    if not rows:
+        return None
+    return rows[0].id, _cursor(f.sort, [_key_value(rows[0], column, f.q) for column, _desc in keys])
+
+
 def _count_all(streams: list[Select]) -> int:
     """The exact count (numbered pages past the cap need it: slow on a large list, like OFFSET)."""
     union_ids = union(*(s.with_only_columns(ServiceRequest.id).order_by(None) for s in streams)).subquery()
@@ -507,6 +543,8 @@ def _page(rows: list[ServiceRequest], keys, f: RequestFilters, total: int, exact
                 next_cursor="" if at_end or not rows else position(rows[-1]))
     if f.q:
         page.highlights = highlights(rows, f.q)
+    if f.sort != "relevance":  # a rank is asked of PostgreSQL: not worth a query per row
+        page.positions = {row.id: position(row) for row in rows}
     return page
 
 
@@ -519,7 +557,4 @@ def _key_value(row: ServiceRequest, column: Any, q: str) -> Any:
 
 def list_categories(include_inactive: bool = False) -> list[Category]:
     """Categories in display order."""
-    stmt = select(Category).order_by(Category.sort_order, Category.name)
-    if not include_inactive:
-        stmt = stmt.where(Category.active.is_(True))
-    return list(db.session.scalars(stmt))
+    return [c for c in categories.list_all() if include_inactive or c.active]

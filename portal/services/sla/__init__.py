@@ -37,12 +37,13 @@ from portal.services.sla.exemptions import (
     list_exemptions,
     revoke_exemption,
 )
-from portal.services.sla.states import target_states
+from portal.services.sla.states import next_targets, target_states
 
 __all__ = [
     "CLOCK_FIELDS", "CheckRun", "DURATION_MAX_HOURS", "REASON_MAX", "SlaEvent", "TargetState", "_AT_RISK_SQL",
     "_BREACH_SQL",
     "_DONE_COLUMN", "_OTHER", "align_pause", "as_float", "calendar_snapshot", "check_all_breaches", "check_at_risk",
     "clock_snapshot", "copy_targets", "find_definition", "get_metric", "grant_exemption", "list_exemptions",
-    "recompute", "record_event", "revoke_exemption", "run_check", "start_clock", "sync", "target_states", "to_calendar",
+    "next_targets", "recompute", "record_event", "revoke_exemption", "run_check", "start_clock", "sync",
+    "target_states", "to_calendar",
 ]

@@ -31,6 +31,17 @@ from portal.models import (
 )
 from portal.services import audit
 
+# service_request.due_sort for every clock afresh (bench/seed.py, after a bulk load with the
+# sla_metric triggers off); the trigger of migration 0020 keeps it from then on.
+REFILL_DUE_SORT = """
+UPDATE service_request sr
+   SET due_sort = coalesce(LEAST(CASE WHEN m.responded_at IS NULL THEN m.response_due_at END,
+                                 CASE WHEN m.resolved_at IS NULL THEN m.resolution_due_at END),
+                           '9999-12-31 00:00:00+00'::timestamptz)
+  FROM sla_metric m
+ WHERE m.request_id = sr.id
+"""
+
 # ---------------------------------------------------------------- calendars and definitions
 
 def calendar_snapshot(record: BusinessCalendarRecord | None) -> dict | None:
