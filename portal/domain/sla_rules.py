@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple
 
 from portal.domain import sla_clock
@@ -17,6 +17,7 @@ from portal.domain.sla_clock import Interval
 
 # What a target's state can be, as the SLA panel, the request page and the API show it.
 TARGET_STATES = ("met", "missed", "breached", "exempt", "paused", "at_risk", "running")
+TARGETS_ORDER = ("response", "resolution")
 
 
 # ---------------------------------------------------------------- pause and stop intervals
@@ -160,6 +161,8 @@ class TargetState:
     done_at: datetime | None
     state: str                  # met, missed, breached, paused, exempt, at_risk, running
     seconds_left: float | None  # negative when overdue
+    # Staff only: what an exemption granted over a recorded breach did (see breach_exemption).
+    exemption: BreachExemption | None = None
 
 
 def target_state(clock: TargetClock, paused: bool, exempt: bool, now: datetime,
@@ -203,6 +206,94 @@ def next_target(states: Sequence[TargetState]) -> TargetState | None:
         if state.done_at is None:
             return state
     return states[-1] if states else None
+
+
+# ---------------------------------------------------------------- exemptions over a recorded breach
+
+class ExemptionSpan(NamedTuple):
+    """An exemption as the breach note reads it."""
+
+    covers: str              # "response", "resolution" or "both"
+    start: datetime          # granted
+    end: datetime | None     # revoked or expired, whichever is first; None while indefinite
+
+
+def _day_span(start: datetime, end: datetime) -> str:
+    """'3–5 Dec', '28 Nov–2 Dec', '5 Dec' (UTC days)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if start.date() == end.date():
+        return f"{end.day} {end:%b}"
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}\u2013{end.day} {end:%b}"
+    return f"{start.day} {start:%b}\u2013{end.day} {end:%b}"
+
+
+@dataclass(frozen=True)
+class BreachExemption:
+    """What exemptions did to recorded breaches: the breach stands (it is final), the note says so.
+
+    `targets` are the breached targets the note speaks of, `whole` says they are all the breached
+    ones. Active: exempt now, `until` the first moment one of them stops being exempt (None: no
+    end). Ended: the last exemption that ended after the breach, from `since` to `until`.
+    """
+
+    targets: tuple[str, ...]
+    whole: bool
+    active: bool
+    since: datetime
+    until: datetime | None
+
+    @property
+    def label(self) -> str:
+        """'exempt until 5 Dec 14:00 UTC', 'exempt, no end', 'was exempt 3–5 Dec'; prefixed with the
+        target ('response exempt ...') when only some of the breached targets are covered."""
+        if self.active:
+            until = self.until.astimezone(UTC) if self.until is not None else None
+            text = f"exempt until {until.day} {until:%b %H:%M} UTC" if until is not None else "exempt, no end"
+        else:
+            assert self.until is not None  # an ended exemption has an end
+            text = f"was exempt {_day_span(self.since, self.until)}"
+        return text if self.whole else f"{' and '.join(self.targets)} {text}"
+
+
+def breach_exemption(breached: Mapping[str, datetime | None], spans: Iterable[ExemptionSpan],
+                     now: datetime) -> BreachExemption | None:
+    """The note for breached targets (`breached` maps a target to its breached_at, None if not breached).
+
+    Exemptions active now over any breached target win: the note names those targets and when the
+    first of them stops being exempt (a target covered by several is exempt until the last of them
+    ends). Otherwise the exemption that ended last, after the breach it covers (an exemption that
+    ended before the breach did not touch it). None without a breach or without such an exemption.
+    """
+    breached_targets = tuple(t for t in TARGETS_ORDER if breached.get(t) is not None)
+    if not breached_targets:
+        return None
+    spans = [s for s in spans if s.start <= now]
+    active_until: dict[str, datetime | None] = {}
+    active_since: list[datetime] = []
+    for target in breached_targets:
+        covering = [s for s in spans if s.covers in (target, "both") and (s.end is None or s.end > now)]
+        if covering:
+            ends = [s.end for s in covering]
+            active_until[target] = None if None in ends else max(e for e in ends if e is not None)
+            active_since.extend(s.start for s in covering)
+    if active_until:
+        ends = [e for e in active_until.values() if e is not None]
+        return BreachExemption(tuple(active_until), len(active_until) == len(breached_targets), True,
+                               min(active_since), min(ends) if ends else None)
+    ended = [(s, t) for s in spans for t in breached_targets
+             if s.covers in (t, "both") and s.end is not None and s.end > breached[t]]
+    if not ended:
+        return None
+    last = max((s for s, _ in ended), key=lambda s: (s.end, s.start))
+    targets = tuple(t for t in breached_targets if (last, t) in ended)
+    return BreachExemption(targets, len(targets) == len(breached_targets), False, last.start, last.end)
+
+
+def exempt_breach(breached: Mapping[str, datetime | None], spans: Iterable[ExemptionSpan], now: datetime) -> bool:
+    """Whether every breached target is exempt now: what the breach page's "hide exempt" drops."""
+    note = breach_exemption(breached, spans, now)
+    return note is not None and note.active and note.whole
 
 
 # ---------------------------------------------------------------- calendar snapshots

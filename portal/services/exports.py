@@ -36,7 +36,14 @@ from portal.paging import as_id
 from portal.queueing import enqueue
 from portal.replica import read_engine, replica_session
 from portal.services.errors import NotFound, ServiceError, ValidationFailed
-from portal.services.requests.queries import SORTS, STATUS_GROUPS, filtered_requests, parse_filters, sort_order
+from portal.services.requests.queries import (
+    SORTS,
+    STATUS_ANY,
+    STATUS_GROUPS,
+    filtered_requests,
+    parse_filters,
+    sort_order,
+)
 from portal.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -177,7 +184,7 @@ def filter_labels(filters: Mapping[str, str]) -> list[tuple[str, str]]:
     """The filters of an export as people read them: [(label, value)], "All requests" when none."""
     out: list[tuple[str, str]] = []
     status = filters.get("status") or ""
-    if status:
+    if status and status != STATUS_ANY:
         out.append(("Status", {"active": "Open work (not resolved)", "done": "Resolved or closed"}.get(
             status, STATUS_LABELS.get(status, status))))
     if filters.get("priority"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select, tuple_
 from sqlalchemy.orm import joinedload
 
+from portal.domain import sla_rules
 from portal.domain.workflow import OPEN_STATUSES, PRIORITIES, PRIORITY_RANK, STATUSES
 from portal.extensions import db
-from portal.models import Category, RequestTally, ServiceRequest, SlaMetric, User
+from portal.models import Category, RequestTally, ServiceRequest, SlaExemption, SlaMetric, User
 from portal.models._time import utcnow
 from portal.paging import Page, as_id, clamp_page, whole_number
 from portal.services import request_tally, sla_rollup
@@ -37,7 +38,8 @@ def _epoch_hours(delta) -> Any:
     return func.extract("epoch", delta) / 3600.0
 
 
-FILTER_KEYS = ("priority", "category", "assignee", "state", "from", "to")
+FILTER_KEYS = ("priority", "category", "assignee", "state", "exempt", "from", "to")
+EXEMPT_CHOICES = ("show", "hide")
 END_BEFORE_START = "The end date is before the start date."
 
 
@@ -55,6 +57,7 @@ class BreachFilters:
     date_from: date | None = None
     date_to: date | None = None
     state: str = ""             # "", "breached" or "at_risk"
+    exempt: str = ""            # "" (show) or "hide": leave out breaches every breached target of which is exempt now
     # An agent's read-only view: only requests assigned to this user or to nobody.
     mine_or_unassigned: int | None = None
     errors: dict[str, str] = field(default_factory=dict)
@@ -63,7 +66,8 @@ class BreachFilters:
 
     def _applied(self) -> dict[str, str]:
         return {"priority": self.priority, "category": self.category, "assignee": self.assignee,
-                "state": self.state, "from": self.date_from.isoformat() if self.date_from else "",
+                "state": self.state, "exempt": self.exempt,
+                "from": self.date_from.isoformat() if self.date_from else "",
                 "to": self.date_to.isoformat() if self.date_to else ""}
 
     def as_query(self, **extra: Any) -> dict[str, Any]:
@@ -109,6 +113,12 @@ def parse_breach_filters(args: Any, strict: bool = False) -> BreachFilters:
         errors["state"] = "Use 'breached' or 'at_risk'."
     else:
         f.state = state
+    exempt = submitted["exempt"]
+    if exempt and exempt not in EXEMPT_CHOICES:
+        errors["exempt"] = "Use 'show' or 'hide' for exempt breaches."
+    else:
+        # "show" is the default: left out of the query string.
+        f.exempt = "hide" if exempt == "hide" else ""
     for key, attr in (("from", "date_from"), ("to", "date_to")):
         if submitted[key]:
             try:
@@ -133,6 +143,8 @@ class BreachRow:
     state: str                  # "breached" or "at_risk"
     hours_overdue: float        # > 0 when breached
     hours_left: float | None    # for at-risk rows: time to the next due
+    # Staff only: an exemption active now over the row's breach (sla_rules.breach_exemption).
+    exemption: sla_rules.BreachExemption | None = None
 
 
 def _at_risk() -> Any:
@@ -154,8 +166,46 @@ def listed_clocks(state: str = "") -> Any:
     return listed
 
 
+def _active_exemptions(now: datetime) -> Any:
+    """Exemptions in force at `now` (SlaExemption.is_active, in SQL)."""
+    x = SlaExemption
+    return and_(x.granted_at <= now, or_(x.revoked_at.is_(None), x.revoked_at > now),
+                or_(x.expires_at.is_(None), x.expires_at > now))
+
+
+def _not_exempt_breach(now: datetime) -> Any:
+    """Clocks that are not an exempt breach (sla_rules.exempt_breach): at risk only, or with a
+    breached target no active exemption covers. NOT EXISTS per target, by the request_id index."""
+    m, x = SlaMetric, SlaExemption
+
+    def uncovered(target: str) -> Any:
+        breached_at = getattr(m, f"{target}_breached_at")
+        return and_(breached_at.is_not(None), ~select(x.id).where(
+            x.request_id == m.request_id, x.exemption_type.in_((target, "both")), _active_exemptions(now)).exists())
+
+    return or_(m.is_breached.is_(False), uncovered("response"), uncovered("resolution"))
+
+
+def _page_exemptions(request_ids: list[int], now: datetime) -> dict[int, list[sla_rules.ExemptionSpan]]:
+    """The active exemptions of a page's requests, in one query."""
+    spans: dict[int, list[sla_rules.ExemptionSpan]] = defaultdict(list)
+    if not request_ids:
+        return spans
+    x = SlaExemption
+    for request_id, kind, granted_at, revoked_at, expires_at in db.session.execute(
+            select(x.request_id, x.exemption_type, x.granted_at, x.revoked_at, x.expires_at)
+            .where(x.request_id.in_(request_ids), _active_exemptions(now))):
+        ends = [t for t in (revoked_at, expires_at) if t is not None]
+        spans[request_id].append(sla_rules.ExemptionSpan(kind, granted_at, min(ends) if ends else None))
+    return spans
+
+
 def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: datetime | None = None) -> Page:
-    """Open requests that have breached or are at risk, most overdue first."""
+    """Open requests that have breached or are at risk, most overdue first.
+
+    Each breached row carries the note of the exemptions active over its breach (its page's read in
+    one query); `f.exempt == "hide"` leaves out the rows every breached target of which is exempt now.
+    """
     now = now or utcnow()
     m = SlaMetric
     running_response = and_(m.responded_at.is_(None), m.response_due_at.is_not(None))
@@ -191,6 +241,8 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
     # The page is chosen among the clocks alone (a few thousand rows from the partial index, sorted
     # in memory) and only its rows are joined to their requests; request filters join first.
     ids = select(m.request_id).where(listed_clocks(f.state))
+    if f.exempt == "hide":
+        ids = ids.where(_not_exempt_breach(now))
     if by_request:
         ids = ids.join(ServiceRequest, ServiceRequest.id == m.request_id).where(*by_request)
     total = db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
@@ -203,14 +255,18 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
         select(ServiceRequest, m).join(m, m.request_id == ServiceRequest.id)
         .where(ServiceRequest.id.in_([row[0] for row in chosen]))
         .options(joinedload(ServiceRequest.assignee))).all()}
+    exemptions = _page_exemptions([rid for rid, (_, metric) in loaded.items() if metric.is_breached], now)
     items = []
     for request_id, hours_over, due in chosen:
         if request_id not in loaded:
             continue
         req, metric = loaded[request_id]
         left = round((due - now).total_seconds() / 3600, 2) if due is not None else None
+        note = sla_rules.breach_exemption(
+            {t: getattr(metric, f"{t}_breached_at") for t in sla_rules.TARGETS_ORDER}, exemptions[request_id], now
+        ) if metric.is_breached else None
         items.append(BreachRow(req, metric, "breached" if metric.is_breached else "at_risk",
-                               round(float(hours_over or 0), 2), left))
+                               round(float(hours_over or 0), 2), left, note))
     return Page(items, total, page, per_page)
 
 

@@ -51,8 +51,25 @@
     localiseTimes(document);
     tickCountdowns();
     window.setInterval(tickCountdowns, 15000);
+    // On a phone the menu is one row that scrolls: bring the current page's link into view.
+    var here = document.querySelector(".mainnav a[aria-current=page]");
+    var nav = here && here.parentNode;
+    if (nav && nav.scrollWidth > nav.clientWidth) nav.scrollLeft = here.offsetLeft - (nav.clientWidth - here.offsetWidth) / 2;
   });
   document.addEventListener("htmx:afterSwap", function (evt) { localiseTimes(evt.detail.target.parentNode || document); });
+  // The admin menu closes on a click elsewhere and on Escape, as menus do.
+  document.addEventListener("click", function (evt) {
+    document.querySelectorAll("details.admin-menu[open]").forEach(function (menu) {
+      if (!menu.contains(evt.target)) menu.open = false;
+    });
+  });
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") return;
+    document.querySelectorAll("details.admin-menu[open]").forEach(function (menu) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    });
+  });
   // A field message swapped in out of band (data-error-for) marks its input invalid, or valid again,
   // without the input itself being replaced while the user is typing in it.
   document.addEventListener("htmx:load", function (evt) {

@@ -99,3 +99,15 @@ def sign_in(page, email: str, password: str) -> None:
     page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_url("**/requests")
+
+
+ADMIN_PAGES = ("SLA setup", "Users", "Audit log", "Failed jobs", "System status", "Backups")
+
+
+def go_to(page, name: str) -> None:
+    """Follow a link of the top bar; the admin pages are under its "Admin" menu (opened first)."""
+    if name in ADMIN_PAGES:
+        page.click("details.admin-menu > summary")
+        page.click(f"details.admin-menu nav a:text-is('{name}')")
+    else:
+        page.click(f".mainnav a:text-is('{name}')")

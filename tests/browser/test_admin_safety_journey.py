@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from portal.policy import SYSTEM
 from portal.services import sla_admin, users
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import go_to, sign_in
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -34,7 +34,7 @@ def row_of(page, name: str):
 def test_role_change_and_deactivation_ask_first_in_the_row(page, office, factories, shoot):
     sam = office["sam"]
     sign_in(page, "ada@example.com", TEST_PASSWORD)
-    page.click("nav >> text=Users")
+    go_to(page, "Users")
     page.evaluate("window.__noReload = true")
 
     # Choosing another role saves nothing by itself.
@@ -83,7 +83,7 @@ def test_role_change_and_deactivation_ask_first_in_the_row(page, office, factori
 
 def test_sla_definition_deactivation_asks_first(page, office, factories, shoot):
     sign_in(page, "ada@example.com", TEST_PASSWORD)
-    page.click("nav >> text=SLA setup")
+    go_to(page, "SLA setup")
     page.evaluate("window.__noReload = true")
     # The edit row of an active definition has no Active box: deactivating is the list's button, which asks.
     page.locator("#sla-admin tbody tr", has_text="Hardware").get_by_role("link", name="Edit").click()
@@ -109,7 +109,7 @@ def test_audit_page_shows_changes_and_undoes_them(page, office, factories, shoot
     users.set_active(ada, sam.id, False)
     sla_admin.set_definition_active(ada, office["definition"].id, False)
     sign_in(page, "ada@example.com", TEST_PASSWORD)
-    page.click("nav >> text=Audit log")
+    go_to(page, "Audit log")
     expect(page.locator("h1")).to_have_text("Audit log")
     expect(page.locator("#audit-log tbody tr").first).to_contain_text("SLA definition deactivated")
     shoot(page, "164-admin-safety-audit-log")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import go_to, sign_in
 from tests.conftest import TEST_PASSWORD
 from tests.health.conftest import Processes
 
@@ -45,7 +45,7 @@ def backup_env(app, tmp_path):
 def test_admin_backs_up_now_and_downloads_the_verified_backup(app, page, factories, shoot, backup_env):
     factories.make_user("admin", email="ada@example.com", name="Ada Admin")
     sign_in(page, "ada@example.com", TEST_PASSWORD)
-    page.click("nav >> text=Backups")
+    go_to(page, "Backups")
     expect(page.locator("h1")).to_have_text("Backups")
     admin = page.locator("#backups-admin")
     expect(admin.locator(".backup-summary")).to_contain_text("No verified backup yet.")

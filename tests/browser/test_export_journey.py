@@ -41,6 +41,8 @@ def test_manager_exports_the_filtered_list_and_downloads_it(app, page, factories
     del manager
 
     sign_in(page, "mona@example.com", TEST_PASSWORD)
+    page.click("nav.tabs >> text=All")   # staff land on the open work; all 400 here
+    page.wait_for_url("**/requests?status=any")
     page.select_option("#priority", "critical")
     expect(page.locator("#request-table .count")).to_contain_text("100 requests")
     expect(page.locator(".export-actions")).to_contain_text("Export these 100")

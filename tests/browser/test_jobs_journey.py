@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import go_to, sign_in
 from tests.conftest import TEST_PASSWORD
 from tests.jobs.test_worker import ROOT, _env, _flask
 
@@ -27,7 +27,7 @@ def test_admin_requeues_a_failed_job(app, page, factories, shoot):
     assert ran.returncode == 0, ran.stderr
 
     sign_in(page, "ada@example.com", TEST_PASSWORD)
-    page.click("nav >> text=Failed jobs")
+    go_to(page, "Failed jobs")
     jobs = page.locator("#jobs-admin .job")
     expect(jobs).to_have_count(2)
     expect(page.locator("#jobs-admin")).to_contain_text("RuntimeError: SMTP server refused the connection")

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import go_to, sign_in
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -57,7 +57,7 @@ def test_agent_works_a_request(page, helpdesk, shoot):
     target = helpdesk["requests"][0]
     sign_in(page, "alex@example.com", TEST_PASSWORD)
     page.click(f"text={target.title}")
-    page.wait_for_url(re.compile(rf".*/requests/{target.id}$"))
+    page.wait_for_url(re.compile(rf".*/requests/{target.id}\?list=.*"))  # opened from the list: it keeps the view
     expect(page.locator("#request-header")).to_contain_text("Open")
     page.evaluate("window.__noReload = true")
 
@@ -105,7 +105,7 @@ def test_requester_raises_a_request_and_cannot_close_it_unresolved(page, helpdes
 def test_admin_creates_a_user(page, factories, shoot):
     factories.make_user("admin", email="ada@example.com", name="Ada Admin")
     sign_in(page, "ada@example.com", TEST_PASSWORD)
-    page.click("nav >> text=Users")
+    go_to(page, "Users")
     page.fill("#name", "Sam Rivera")
     page.fill("#email", "sam@example.com")
     page.select_option("#role", "agent")
@@ -129,7 +129,7 @@ def test_phone_layout_is_readable(browser, live_server, helpdesk, shoot):
 def test_admin_adds_a_category(page, factories, shoot):
     factories.make_user("admin", email="ada@example.com", name="Ada Admin")
     sign_in(page, "ada@example.com", TEST_PASSWORD)
-    page.click("nav >> text=SLA setup")
+    go_to(page, "SLA setup")
     page.click("a:has-text('Categories')")
     page.fill("#name", "Facilities")
     page.fill("#code", "facilities")

@@ -74,3 +74,71 @@ def test_agent_works_the_queue_by_what_falls_due_first(page, factories, shoot):
     expect(table).not_to_contain_text("Projector bulb")           # Ana's
     expect(page.locator("#compliance")).to_have_count(0)
     shoot(page, "182-agent-breaches")
+
+
+def test_agent_ticks_rows_uses_the_keyboard_and_works_three_requests_in_four_clicks_each(page, factories, shoot):
+    from portal.policy import SYSTEM
+    from portal.services import sla_admin
+
+    sla_admin.create_definition(SYSTEM, {"category": "hardware", "priority": "medium",
+                                         "response_time_hours": 4, "resolution_time_hours": 24})
+    factories.make_user("agent", email="sam@example.com", name="Sam Rivera")
+    requester = factories.make_user("requester", name="Noor Patel")
+    titles = ["VPN asks twice", "Printer offline", "Laptop fan loud", "Headset crackles"]
+    for title in titles:
+        factories.make_request(requester, title=title)
+
+    sign_in(page, "sam@example.com", TEST_PASSWORD)
+    rows = page.locator("#request-table tbody tr")
+    expect(rows).to_have_count(4)
+
+    # The keyboard: j moves down, ? shows every shortcut; nothing fires while typing in the search.
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bcurrent\b"))
+    page.keyboard.press("?")
+    dialog = page.locator("dialog#shortcuts")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Assign to me")
+    shoot(page, "183-queue-shortcuts")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.fill("#q", "jk")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bcurrent\b"))   # typing moved nothing
+    page.fill("#q", "")
+    expect(rows).to_have_count(4)
+
+    # Tick the first, shift-click the third: three ticked; set their priority in one go.
+    rows.nth(0).locator("input[name=ids]").click()
+    rows.nth(2).locator("input[name=ids]").click(modifiers=["Shift"])
+    expect(page.locator("[data-bulk-count]")).to_have_text("3 ticked")
+    page.select_option("#bulk-change", "priority:high")
+    shoot(page, "184-queue-bulk-ticked")
+    page.click("#bulk-form button:has-text('Apply to ticked')")
+    expect(page.locator(".flash-success")).to_contain_text("Changed 3 requests.")
+    expect(page.locator("#request-table .badge.priority-high")).to_have_count(3)
+    shoot(page, "185-queue-bulk-done")
+
+    # Work three requests from the queue: open (or Next request), assign to me, reply and resolve.
+    clicks_per_request = []
+    for n in range(3):
+        clicks = 0
+        if n == 0:
+            rows.nth(0).locator("td.title a").click()
+        else:
+            page.click("a.next-request")
+        clicks += 1
+        page.wait_for_url(re.compile(r".*/requests/\d+\?list="))
+        page.click("button:has-text('Assign to me')")
+        clicks += 1
+        expect(page.locator("#request-panel, .request-panel, aside").first).to_contain_text("Sam Rivera")
+        page.fill("textarea[name=body]", "Fixed it remotely; it should work now.")
+        page.click("#composer-send button:has-text('Send and resolve')")
+        clicks += 1
+        expect(page.locator("#request-header")).to_contain_text("Resolved")
+        if n == 0:
+            shoot(page, "186-queue-worked-one")
+        clicks_per_request.append(clicks)
+    assert max(clicks_per_request) <= 4, clicks_per_request
+    page.click("nav.crumbs >> text=← All requests")
+    expect(rows).to_have_count(1)     # the open work left: the one not worked

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 from rq.registry import FailedJobRegistry
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import go_to, sign_in
 from tests.conftest import TEST_PASSWORD
 from tests.jobs.test_worker import ROOT, _env, _flask
 
@@ -34,7 +34,7 @@ def test_admin_requeues_a_failed_job_in_the_rq_dashboard(app, page, factories, s
             else None)
 
     sign_in(page, "ada.rq@example.com", TEST_PASSWORD)
-    page.click("nav >> text=Failed jobs")
+    go_to(page, "Failed jobs")
     page.click(".page-head >> text=RQ dashboard")
     page.wait_for_url("**/admin/rq/")
     rows = page.locator("#queues tbody tr[data-role=queue]")  # drawn by its scripts from queues.json

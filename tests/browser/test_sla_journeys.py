@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import go_to, sign_in
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -169,7 +169,7 @@ def test_admin_dashboard_cards_and_widget(page, sla_desk, shoot):
 
 def test_admin_sets_up_sla_definitions_and_a_calendar(page, sla_desk, shoot):
     sign_in(page, "ada@example.com", TEST_PASSWORD)
-    page.click("nav >> text=SLA setup")
+    go_to(page, "SLA setup")
     page.select_option("#category", "access")
     page.select_option("#priority", "medium")
     page.fill("#response_time_hours", "8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import go_to, sign_in
 from tests.conftest import TEST_PASSWORD
 from tests.factories import make_verified_backup
 from tests.health.conftest import Processes, backup_dir, cover_every_sla_pair  # noqa: F401 - fixture
@@ -17,7 +17,7 @@ def test_admin_reads_system_status_and_sees_it_recover(app, page, factories, sho
 
     factories.make_user("admin", email="ada@example.com", name="Ada Admin")
     sign_in(page, "ada@example.com", TEST_PASSWORD)
-    page.click("nav >> text=System status")
+    go_to(page, "System status")
     expect(page.locator("h1")).to_have_text("System status")
     status = page.locator("#system-status")
     expect(status.locator(".status-summary")).to_contain_text("failing")

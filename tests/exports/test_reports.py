@@ -25,7 +25,8 @@ def _page_numbers(pages: list[str]) -> None:
 def test_requests_pdf_is_a_report_with_summary_chart_and_a_capped_table(app, people, signed_in, run_worker):
     seed_requests(app, 300, people.requester.id, people.agent.id)
     manager = signed_in(people.manager)
-    export_id = export_id_from(manager.post("/exports", data={"format": "pdf", "status": "active"}))
+    export_id = export_id_from(manager.post("/exports", data={"format": "pdf", "status": "active",
+                                                                   "sort": "newest"}))
     run_worker("exports", EXPORT_PDF_MAX_ROWS="100")
 
     page = text_of(manager.get(f"/exports/{export_id}"))
