@@ -35,7 +35,10 @@ def test_trend_recount_reads_each_count_through_an_index(ctx):
     plan = "\n".join(db.session.execute(text("EXPLAIN " + _RECOUNT_SQL.text),
                                         {"start": now - timedelta(days=3), "end": now, "now": now}).scalars())
     db.session.rollback()
-    for index in ("ix_service_request_created_id", "ix_service_request_resolved_at",
-                  "ix_sla_metric_response_breached_at", "ix_sla_metric_resolution_breached_at"):
-        assert index in plan, plan
+    # Which index serves a range depends on the table's statistics (with every row in the range
+    # the planner may read created_at through a wider index): what matters is that each count's
+    # range is an index condition, never a filter over a scan.
+    conditions = [line for line in plan.splitlines() if "Index Cond:" in line]
+    for column in ("created_at", "resolved_at", "response_breached_at", "resolution_breached_at"):
+        assert any(f"({column} >= " in line for line in conditions), plan
     assert "Seq Scan on service_request" not in plan and "Seq Scan on sla_metric" not in plan, plan
