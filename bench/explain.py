@@ -96,6 +96,10 @@ def page_calls(admin, now: datetime, search_id: int, agent_id: int = 0, requeste
         ("/sla/breaches?days=365", breaches_page(365)),
         ("/sla/breaches 30-second poll", lambda: sla_reports.breach_list(sla_reports.parse_breach_filters({}), 1,
                                                                           per_page, now)),
+        ("/sla/breaches as an agent (theirs or unassigned) 30-second poll",
+         lambda: sla_reports.breach_list(sla_reports.BreachFilters(mine_or_unassigned=agent_id), 1, per_page, now)),
+        ("/sla/breaches?priority=high 30-second poll",
+         lambda: sla_reports.breach_list(sla_reports.BreachFilters(priority="high"), 1, per_page, now)),
         ("/requests?status=open (control)", request_list(status="open")),
     ]
 

@@ -209,6 +209,8 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         # A form's CSRF token lasts as long as an idle session would.
         "WTF_CSRF_TIME_LIMIT": idle_minutes * 60,
         "PER_PAGE": _int(env, "PER_PAGE", 25),
+        # An open request page asks this often whether the request changed (0: never; it shows what it loaded).
+        "REQUEST_POLL_SECONDS": _int(env, "REQUEST_POLL_SECONDS", 15),
         # Exports and reports (portal/services/exports.py): files, how long they stay, when CSV is gzipped.
         "EXPORT_DIR": env.get("EXPORT_DIR") or str(instance_dir / "exports"),
         "EXPORT_TTL_DAYS": _int(env, "EXPORT_TTL_DAYS", 7),
@@ -255,6 +257,8 @@ def load_config(env: dict[str, str] | None = None) -> dict:
         "SCHEDULE_OVERRIDES": {name[len("SCHEDULE_"):].lower().replace("_", "-"): value.strip()
                                for name, value in env.items() if name.startswith("SCHEDULE_") and value.strip()},
     }
+    if config["REQUEST_POLL_SECONDS"] < 0:
+        raise ConfigError("REQUEST_POLL_SECONDS must be 0 (no live updates) or more")
     if production and config["JOB_RETRY_SCALE"] != 1:
         raise ConfigError("JOB_RETRY_SCALE is for tests; production keeps the queues' retry waits")
     require_service_urls(config)

@@ -39,7 +39,11 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
     "system.backups": ("admin", "Only admins can see, make, verify and download database backups."),
     "reports.export": ("manager", "Only managers and admins can export requests and run reports."),
     "exports.see_all": ("admin", "Only admins can open other people's exports."),
-    "dashboard.admin": ("admin", "Only admins can read the admin dashboard (managers: /sla/breaches)."),
+    "dashboard.read": ("manager", "Only managers and admins can read the dashboard."),
+    "dashboard.admin": ("admin", "Only admins see the dashboard's admin notices and use its admin API."),
+    "saved_views.save": ("agent", "Only agents, managers and admins can save views of the request list."),
+    "saved_views.share": ("manager", "Only managers and admins can share a view with the team."),
+    "saved_views.manage_any": ("admin", "Only the person who saved this view, or an admin, can change or delete it."),
 }
 
 
@@ -118,6 +122,24 @@ def require_follow_up(actor: Any, requester_id: int) -> None:
     """A follow-up continues the requester's own conversation: only they open one (staff reopen instead)."""
     if getattr(actor, "id", None) != requester_id:
         raise Forbidden("Only the requester can open a follow-up to this request; agents can reopen it instead.")
+
+
+# ---------------------------------------------------------------- rules about one saved view
+
+def require_saved_view_change(actor: Any, owner_id: int) -> None:
+    """A saved view is changed (renamed, shared, deleted) by the person who saved it, or by an admin."""
+    if getattr(actor, "id", None) == owner_id and can(actor, "saved_views.save"):
+        return
+    require(actor, "saved_views.manage_any")
+
+
+def may_change_saved_view(actor: Any, owner_id: int) -> bool:
+    """Whether the views page should offer rename and delete for a view of `owner_id`."""
+    try:
+        require_saved_view_change(actor, owner_id)
+    except Forbidden:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- pages

@@ -132,6 +132,7 @@ def init_web(app: Flask) -> None:
     from portal.auth import bp as auth_bp
     from portal.dashboard import bp as dashboard_bp
     from portal.exports import bp as exports_bp
+    from portal.notifications import bp as notifications_bp
     from portal.requests import bp as requests_bp
     from portal.services import sessions
     from portal.sla import bp as sla_bp
@@ -142,6 +143,7 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(sla_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(notifications_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(dashboard_api_bp)
     from portal.admin.rq_dashboard import init_rq_dashboard

@@ -159,6 +159,8 @@ def app(service_urls, tmp_path_factory):
         "LOG_STDOUT": False,  # pytest captures per test; the files keep every line
         "PORTAL_URL": "https://portal.example.com",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 5, "pool_pre_ping": True},
+        # The request page's live poll: journeys trigger it themselves, so a stale tab stays stale.
+        "REQUEST_POLL_SECONDS": 3600,
     })
     with app.app_context():
         from flask_migrate import upgrade
@@ -178,7 +180,15 @@ def _clean_state(request):
     yield
     if "app" not in request.fixturenames:
         return
-    app = request.getfixturevalue("app")
+    reset_state(request.getfixturevalue("app"))
+
+
+def reset_state(app) -> None:
+    """Empty tables (default categories only) and Redis, and put the rate limiter back.
+
+    `_clean_state` calls it after every test; a test module that shares rows between its tests (a
+    module-scoped setup that overrides `_clean_state`) calls it once at the end instead.
+    """
     from portal.extensions import limiter
 
     vars(limiter).clear()

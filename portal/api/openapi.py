@@ -34,6 +34,11 @@ LIST_PARAMS = [
     {"name": "category", "in": "query", "schema": {"type": "string"}, "description": "A category code."},
     {"name": "assignee", "in": "query", "schema": {"type": "string"},
      "description": "`me`, `none` (unassigned) or a user id."},
+    *[{"name": name, "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d$"},
+       "description": f"{what}, UTC days `first..last` (both included, at most 366 days), e.g. "
+                      "`2026-03-02..2026-03-08`."}
+      for name, what in (("created", "Raised in a date range"), ("resolved", "Resolved in a date range"),
+                         ("breached", "With an SLA target breached in a date range"))],
     {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
      "description": "Words to find (full-text, each word also as a prefix) in the title, description or "
                     "comments you can read; `#123` finds request 123 alone."},

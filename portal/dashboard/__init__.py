@@ -1,4 +1,4 @@
-"""The admin dashboard: summary cards and the SLA breach widget, each an HTMX partial."""
+"""The dashboard (managers and admins): summary cards, charts and the SLA breach widget, each an HTMX partial."""
 
 from flask import Blueprint
 

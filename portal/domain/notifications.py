@@ -18,6 +18,7 @@ class NotificationKind:
     roles: tuple[str, ...]
     sla_alert: bool = False    # an SLA alert: may go in the hourly digest instead
     optional: bool = True      # False: always sent (a password reset is not a preference)
+    in_app: bool = False       # also listed under the bell, linking to its request (whatever became of the mail)
 
 
 ALL_ROLES = ("requester", "agent", "manager", "admin")
@@ -27,11 +28,14 @@ KINDS: dict[str, NotificationKind] = {
     k.code: k
     for k in (
         NotificationKind("request_created", "A request I raised was received", ALL_ROLES),
-        NotificationKind("assigned", "A request is assigned to me", STAFF_ROLES),
-        NotificationKind("public_comment", "Someone replies on a request I raised", ALL_ROLES),
+        NotificationKind("assigned", "A request is assigned to me", STAFF_ROLES, in_app=True),
+        NotificationKind("public_comment", "Someone replies on a request I raised", ALL_ROLES, in_app=True),
+        NotificationKind("mention", "Someone mentions me in an internal note", STAFF_ROLES, in_app=True),
         NotificationKind("status_changed", "The status of a request I raised changes", ALL_ROLES),
-        NotificationKind("sla_at_risk", "An SLA target is at risk", ("agent", "manager"), sla_alert=True),
-        NotificationKind("sla_breached", "An SLA target is breached", ("agent", "manager"), sla_alert=True),
+        NotificationKind("sla_at_risk", "An SLA target is at risk", ("agent", "manager"), sla_alert=True,
+                         in_app=True),
+        NotificationKind("sla_breached", "An SLA target is breached", ("agent", "manager"), sla_alert=True,
+                         in_app=True),
         NotificationKind("dead_letter", "A background job failed after its last retry", ("admin",)),
         NotificationKind("password_reset", "Password reset link", ALL_ROLES, optional=False),
         NotificationKind("backup_failed", "A database backup failed or did not verify", ("admin",), optional=False),
@@ -42,6 +46,10 @@ KINDS: dict[str, NotificationKind] = {
         NotificationKind("account_exists", "Someone tried to register with my address", ALL_ROLES, optional=False),
     )
 }
+# The bell lists these kinds (each about one request), read or not, whatever became of the mail: a
+# person who turned the mail off still sees them in the portal. The unread index is partial on them.
+IN_APP_KINDS = tuple(k.code for k in KINDS.values() if k.in_app)
+UNREAD_SHOWN_MAX = 99           # the bell says "99+" past this: its count reads at most 100 rows
 STATUSES = ("pending", "held", "sent", "skipped")
 # Why a notification was held for the digest or skipped (shown to operators, kept on the row).
 HELD_FOR_DIGEST = "digest"        # the recipient asked for SLA alerts hourly

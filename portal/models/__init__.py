@@ -6,6 +6,7 @@ from portal.models.canned_reply import CannedReply
 from portal.models.export import Export, TrendDaily
 from portal.models.notification import Notification, NotificationSetting
 from portal.models.outbox import OutboxMessage
+from portal.models.saved_view import SavedView
 from portal.models.service_request import Attachment, Category, Comment, RequestTally, ServiceRequest
 from portal.models.sla import (
     BusinessCalendarRecord,
@@ -25,7 +26,7 @@ from portal.models.user_session import UserSession
 __all__ = [
     "ApiToken", "Attachment", "AuditLog", "Backup", "BusinessCalendarRecord", "CannedReply", "Category", "Comment",
     "Export", "Holiday",
-    "Notification", "NotificationSetting", "OutboxMessage", "RecoveryCode", "RequestTally",
+    "Notification", "NotificationSetting", "OutboxMessage", "RecoveryCode", "RequestTally", "SavedView",
     "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric",
     "SlaRollupAgent", "SlaRollupBreach", "SlaRollupDirty", "SlaRollupTarget", "TrendDaily", "User", "UserSession",
 ]

@@ -9,7 +9,7 @@ from sqlalchemy import ARRAY, BigInteger, Boolean, CheckConstraint, DateTime, Fo
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.domain.notifications import KINDS, STATUSES
+from portal.domain.notifications import IN_APP_KINDS, KINDS, STATUSES
 from portal.extensions import db
 from portal.models._time import sql_in, utcnow
 from portal.models.user import User
@@ -33,6 +33,9 @@ class Notification(db.Model):
         Index("ix_notification_held", "recipient_id", "id", postgresql_where=text("status = 'held'")),
         Index("ix_notification_sent", "recipient_id", "sent_at", postgresql_where=text("status = 'sent'")),
         Index("ix_notification_recipient", "recipient_id", "id"),
+        # The bell's unread count and "mark all read": a person's unread in-app rows, however long the history.
+        Index("ix_notification_unread", "recipient_id", "id",
+              postgresql_where=text(f"read_at IS NULL AND kind IN ({sql_in(IN_APP_KINDS)})")),
         Index("ix_notification_request", "request_id"),
         Index("ix_notification_created", "created_at"),
     )
@@ -47,6 +50,7 @@ class Notification(db.Model):
     reason: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # seen under the bell (in-app kinds)
     message_id: Mapped[str | None] = mapped_column(String(200))
     correlation_id: Mapped[str | None] = mapped_column(String(64))
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -120,6 +121,9 @@ class SlaMetric(db.Model):
                         name="breach_type"),
         Index("idx_sla_metric_breached_created", "is_breached", "created_at"),
         Index("ix_sla_metric_breach_list", "request_id", postgresql_where=text(BREACH_LIST_SQL)),
+        # The agents' breach view (theirs or unassigned), the assignee filter and the dashboard's
+        # breached / at-risk counts (index-only), over the listed clocks.
+        Index("ix_sla_metric_breach_assignee", "assignee_id", "is_breached", postgresql_where=text(BREACH_LIST_SQL)),
         Index("ix_sla_metric_created_at", "created_at"),
         # The breach and at-risk checks: only clocks still running and not yet flagged are indexed.
         Index("ix_sla_metric_response_due_open", "response_due_at",
@@ -165,6 +169,16 @@ class SlaMetric(db.Model):
     is_breached: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     breach_type: Mapped[str | None] = mapped_column(String(12))
     status: Mapped[str] = mapped_column(String(30), nullable=False)
+    # The request's priority, category and assignee, copied by the database (migration 0023's
+    # triggers, in the same transaction as the request's change) so the breach list filters its
+    # few listed clocks without joining every matching request. Read them in SQL only: the
+    # database writes them, so a loaded clock's copy can be older than its request.
+    priority: Mapped[str] = mapped_column(String(20), nullable=False, server_default=FetchedValue(),
+                                          server_onupdate=FetchedValue())
+    category: Mapped[str] = mapped_column(String(40), nullable=False, server_default=FetchedValue(),
+                                          server_onupdate=FetchedValue())
+    assignee_id: Mapped[int | None] = mapped_column(Integer, server_default=FetchedValue(),
+                                                    server_onupdate=FetchedValue())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 

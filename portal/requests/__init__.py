@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("requests", __name__)
 
-from portal.requests import canned_routes, routes  # noqa: E402,F401
+from portal.requests import canned_routes, routes, view_routes  # noqa: E402,F401

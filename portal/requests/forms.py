@@ -1,11 +1,12 @@
 """Forms for raising and working requests. Rules live in the service; these parse and render."""
 
 from flask_wtf import FlaskForm
-from wtforms import MultipleFileField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, MultipleFileField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from portal.domain.workflow import PRIORITIES, PRIORITY_LABELS, STATUS_LABELS, STATUSES
 from portal.models.canned_reply import CANNED_BODY_MAX, CANNED_TITLE_MAX
+from portal.models.saved_view import VIEW_NAME_MAX
 from portal.models.service_request import COMMENT_MAX, DESCRIPTION_MAX, TITLE_MAX
 
 PRIORITY_CHOICES = [(p, PRIORITY_LABELS[p]) for p in PRIORITIES]
@@ -81,3 +82,11 @@ class TextForm(FlaskForm):
 
     title = StringField("Title", validators=[DataRequired(), Length(max=TITLE_MAX)])
     description = TextAreaField("Description", validators=[DataRequired(), Length(max=DESCRIPTION_MAX)])
+
+
+class SaveViewForm(FlaskForm):
+    """Save the list's filters and sort as a view: `query` is the list's query string as the page shows
+    it. No rules here: the name's messages live in portal/services/saved_views.py, in one place."""
+
+    name = StringField("Name the view", render_kw={"maxlength": VIEW_NAME_MAX, "autocomplete": "off"})
+    query = HiddenField()

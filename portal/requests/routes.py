@@ -16,7 +16,15 @@ from werkzeug.datastructures import MultiDict
 from portal import policy
 from portal.domain import workflow
 from portal.forms import EmptyForm
-from portal.htmx import form_done, form_refused, is_htmx, render_page_or_partial, render_with_oob
+from portal.htmx import (
+    form_done,
+    form_refused,
+    is_htmx,
+    redirect_to,
+    render_page_or_partial,
+    render_with_oob,
+    revalidated_poll,
+)
 from portal.models._time import utcnow
 from portal.paging import PER_PAGE_MAX
 from portal.requests import bp
@@ -26,13 +34,14 @@ from portal.requests.forms import (
     FollowUpForm,
     NewRequestForm,
     PropertiesForm,
+    SaveViewForm,
     StatusForm,
     TextForm,
 )
 from portal.services import attachments as files
 from portal.services import canned_replies as canned
+from portal.services import in_app, saved_views, sla, users
 from portal.services import requests as svc
-from portal.services import sla, users
 from portal.services.errors import NotFound, RequestClosed, ServiceError, ValidationFailed
 from portal.services.requests import bulk
 from portal.sla.panel import panel_context
@@ -48,7 +57,10 @@ COMMENT_FORM = "requests/_comment_form.html"
 # other change (never the composer itself, which holds what the user is typing).
 COMPOSER_SEND = "requests/_composer_send.html"
 SLA_TARGETS = "sla/_targets.html"
-PARTS = (HEADER, DESCRIPTION, PANEL, TIMELINE, SLA_TARGETS, COMPOSER_SEND)
+# The change the page shows, and its poll for a newer one (live updates).
+LIVE = "requests/_live.html"
+LAST_CHANGE = "requests/_last_change.html"
+PARTS = (HEADER, DESCRIPTION, PANEL, TIMELINE, SLA_TARGETS, COMPOSER_SEND, LIVE)
 # What a response that re-renders the composer sends out of band (its send buttons come inside it).
 PARTS_BESIDE_COMPOSER = tuple(p for p in PARTS if p != COMPOSER_SEND)
 TEXT_PREFIX = "edit"  # the editor's title field sits on the page beside the header's title
@@ -113,8 +125,20 @@ def list_requests():
         "staff": users.list_staff() if policy.can(current_user, "requests.triage") else [],
         "sorts": svc.SORTS,
         "page_sizes": sorted({filters.default_per_page, 25, 50, PER_PAGE_MAX}),
+        **_saved_views_context(filters),
     }
-    return render_page_or_partial("requests/list.html", "requests/_table.html", target="request-table", **context)
+    # HTMX gets the table, and out of band the tabs (which one is current) and the query "Save view" saves.
+    return render_page_or_partial("requests/list.html", "requests/_list_update.html", target="request-table",
+                                  **context)
+
+
+def _saved_views_context(filters: svc.RequestFilters) -> dict:
+    """The list's saved-view tabs, the current one, and the "Save view" form: for staff only."""
+    if not policy.can(current_user, saved_views.SAVE):
+        return {"saved_views": None, "current_view": None, "view_query": "", "save_form": None}
+    views = saved_views.list_saved_views(current_user)
+    return {"saved_views": views, "current_view": saved_views.current_view(views, filters),
+            "view_query": saved_views.query_string(filters), "save_form": SaveViewForm(formdata=None, prefix="view")}
 
 
 def _list_url(back: str | None) -> str:
@@ -196,6 +220,8 @@ def _detail_context(req, comment_form: CommentForm | None = None, text_form: Tex
     `expand_before`: the timeline shows one page more, older than that entry (the no-JavaScript
     way to follow "Show older events").
     """
+    # Read first: the parts read after it show at least this change (a later one makes the next poll refresh).
+    latest = svc.latest_change(current_user, req)
     allowed = workflow.allowed_transitions(req.status, current_user.role)
     assign_form = AssignForm(formdata=None, assignee=str(req.assignee_id or ""))
     props_form = PropertiesForm(formdata=None, priority=req.priority, category=req.category)
@@ -217,14 +243,19 @@ def _detail_context(req, comment_form: CommentForm | None = None, text_form: Tex
         "entries": svc.timeline(current_user, req, expand_before=expand_before),
         "attachments": svc.request_attachments(current_user, req),
         "follow_ups": svc.follow_ups_of(current_user, req),
+        "latest": latest,
     }
 
 
 @bp.get("/requests/<int:request_id>")
 @login_required
 def show_request(request_id: int):
-    """The request with its timeline and the forms to work it; ?before=<entry> shows a page more of the timeline."""
+    """The request with its timeline and the forms to work it; ?before=<entry> shows a page more of the timeline.
+
+    Opening it marks the viewer's notifications about it read (the bell counts what is still unseen)."""
+    shown_at = utcnow()
     req = svc.get_request(current_user, request_id)
+    in_app.request_seen(current_user, req.id, shown_at)
     return render_template("requests/detail.html", **_detail_context(req, expand_before=request.args.get("before")),
                            **_list_links(req))
 
@@ -247,6 +278,32 @@ def request_header(request_id: int):
     """The title block (status, priority and category badges)."""
     req = svc.get_request(current_user, request_id)
     return render_template(HEADER, req=req, follow_ups=svc.follow_ups_of(current_user, req))
+
+
+@bp.get("/requests/<int:request_id>/last-change")
+@login_required
+@revalidated_poll
+def request_last_change(request_id: int):
+    """The newest change to the request this user may know of: the open page's live poll.
+
+    Tiny and free of anything that moves with the clock, so an unchanged request answers 304
+    (revalidated_poll); the page compares it with the change it shows (static/js/request_live.js).
+    """
+    req = svc.get_request(current_user, request_id)
+    return render_template(LAST_CHANGE, req=req, latest=svc.latest_change(current_user, req))
+
+
+@bp.get("/requests/<int:request_id>/parts")
+@login_required
+def request_parts(request_id: int):
+    """Every part of the request page as it is now, for a live update: the change marker for the
+    target, the rest out of band; never the composer (only its send buttons and the version they
+    send), so what is being typed stays. A plain visit goes to the page."""
+    req = svc.get_request(current_user, request_id)
+    if not is_htmx():
+        return redirect_to(url_for("requests.show_request", request_id=request_id))
+    return render_with_oob(LIVE, _detail_context(req), tuple(p for p in PARTS if p != LIVE),
+                           title=f"#{req.id} {req.title}")
 
 
 def _answer(request_id: int, target: str, message: str | None = None, exc: ServiceError | None = None, **extra):

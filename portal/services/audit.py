@@ -105,6 +105,7 @@ ENTITY_TYPES: dict[str, str] = {
     "backup": "Backup",
     "security": "Sign-in security",
     "canned_reply": "Canned reply",
+    "saved_view": "Saved view",
 }
 ACTIONS: dict[str, dict[str, str]] = {
     "user": {
@@ -157,6 +158,13 @@ ACTIONS: dict[str, dict[str, str]] = {
         "canned_reply.updated": "Canned reply edited",
         "canned_reply.deleted": "Canned reply deleted",
     },
+    "saved_view": {
+        "saved_view.created": "View saved",
+        "saved_view.updated": "View changed",
+        "saved_view.shared": "View shared with the team",
+        "saved_view.unshared": "View no longer shared",
+        "saved_view.deleted": "View deleted",
+    },
 }
 ACTION_LABELS: dict[str, str] = {action: label for group in ACTIONS.values() for action, label in group.items()}
 
@@ -171,7 +179,7 @@ FIELD_LABELS = {
     "exemption_id": "Exemption", "type": "Targets", "duration_hours": "For", "reason": "Reason",
     "response_hours": "Respond within", "resolution_hours": "Resolve within", "definition_id": "SLA definition",
     "failures": "Failed sign-ins", "minutes": "Minutes", "last_ip": "Last address", "ip": "Address",
-    "file": "File", "size": "Size", "body": "Text",
+    "file": "File", "size": "Size", "body": "Text", "query": "Filters", "shared": "Shared with the team",
 }
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _USER_ID_FIELDS = frozenset({"assignee_id"})
@@ -306,6 +314,8 @@ def _entity_name(entry: AuditLog, names: Mapping[tuple[str, Any], str]) -> str |
         return str(values["name"])
     if entry.entity_type == "security" and values.get("ip"):
         return str(values["ip"])
+    if entry.entity_type == "saved_view" and values.get("name"):
+        return str(values["name"])
     return names.get((entry.entity_type, entry.entity_id))
 
 

@@ -37,9 +37,11 @@ from portal.queueing import enqueue
 from portal.replica import read_engine, replica_session
 from portal.services.errors import NotFound, ServiceError, ValidationFailed
 from portal.services.requests.queries import (
+    DATE_FILTERS,
     SORTS,
     STATUS_ANY,
     STATUS_GROUPS,
+    describe_date_range,
     filtered_requests,
     parse_filters,
     sort_order,
@@ -50,7 +52,7 @@ log = logging.getLogger(__name__)
 
 KIND_LABELS = {"requests_csv": "Requests (CSV)", "requests_pdf": "Requests (PDF)", "sla_report": "SLA report (PDF)"}
 FORMATS = {"csv": "requests_csv", "pdf": "requests_pdf"}
-FILTER_KEYS = ("status", "priority", "category", "assignee", "q", "sort")
+FILTER_KEYS = ("status", "priority", "category", "assignee", "created", "resolved", "breached", "q", "sort")
 LIST_DAYS = 7                      # the exports page shows this many days
 REPORT_MAX_DAYS = 366
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
@@ -200,6 +202,12 @@ def filter_labels(filters: Mapping[str, str]) -> list[tuple[str, str]]:
     elif assignee:
         name = db.session.scalar(select(User.name).where(User.id == as_id(assignee)))
         out.append(("Assignee", name or f"user #{assignee}"))
+    for name, label in DATE_FILTERS.items():
+        if filters.get(name):
+            try:
+                out.append((label, describe_date_range(filters[name]) + " (UTC)"))
+            except ValueError:
+                out.append((label, filters[name]))
     if filters.get("q"):
         out.append(("Search", f"“{filters['q']}”"))
     if not out:

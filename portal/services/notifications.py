@@ -26,6 +26,7 @@ from flask import current_app, render_template
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from portal.domain import mentions
 from portal.domain import notifications as rules
 from portal.domain.workflow import PRIORITY_LABELS, STATUS_LABELS
 from portal.extensions import db
@@ -131,6 +132,36 @@ def public_comment(req: ServiceRequest, comment, actor: User) -> None:
     body = comment.body if len(comment.body) <= EXCERPT_MAX else comment.body[:EXCERPT_MAX].rstrip() + " …"
     notify("public_comment", req.requester, f"comment:{comment.id}",
            {**_request_facts(req), "by": actor.name, "excerpt": body}, req.id)
+
+
+def _excerpt(body: str) -> str:
+    return body if len(body) <= EXCERPT_MAX else body[:EXCERPT_MAX].rstrip() + " …"
+
+
+def mentionable_people() -> list[mentions.Person]:
+    """Who an internal note may mention: the active staff (agents, managers, admins)."""
+    rows = db.session.execute(
+        select(User.id, User.name, User.email).where(User.active.is_(True), User.role.in_(rules.STAFF_ROLES)))
+    return [mentions.Person(i, name, email) for i, name, email in rows]
+
+
+def mentioned(req: ServiceRequest, comment, actor: User) -> list[int]:
+    """Tell each colleague an internal note mentions (never its author; once per note); returns their ids.
+
+    Only internal notes mention: a reply is written to the requester, and its mail would tell a
+    colleague nothing the request page does not. The key is the comment and the person, so the
+    same note seen twice tells nobody twice.
+    """
+    if not comment.internal or "@" not in comment.body:
+        return []
+    ids = mentions.mentioned_ids(comment.body, mentionable_people(), author_id=actor.id)
+    if not ids:
+        return []
+    payload = {**_request_facts(req), "by": actor.name, "excerpt": _excerpt(comment.body), "comment_id": comment.id}
+    people = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+    for person_id in ids:
+        notify("mention", people.get(person_id), f"comment:{comment.id}", payload, req.id)
+    return ids
 
 
 def sla_alerts(batch: int = SLA_ALERT_BATCH) -> int:
@@ -274,6 +305,7 @@ def headline(kind: str, p: dict[str, Any]) -> str:
         "request_created": f"We received your request {ref}",
         "assigned": f"{ref} was assigned to you",
         "public_comment": f"{p.get('by')} replied on {ref}",
+        "mention": f"{p.get('by')} mentioned you on {ref}",
         "status_changed": f"{ref} is now {p.get('status')}",
         "sla_at_risk": f"At risk: {p.get('target')} target of {ref}",
         "sla_breached": f"Breached: {p.get('target')} target of {ref}",

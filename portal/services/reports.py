@@ -107,6 +107,7 @@ class Bucket:
     """The counts of one period (a day or a week) or one group (priority, category)."""
 
     label: str
+    start: date | None = None   # a series' period: its first day
     created: int = 0
     resolved: int = 0
     within: int = 0
@@ -155,7 +156,7 @@ def report_data(start: date, end: date) -> ReportData:
     day = start
     while day <= end:
         key = day - timedelta(days=(day - start).days % 7) if weekly else day
-        series.setdefault(key, Bucket(f"{key:%d %b}"))
+        series.setdefault(key, Bucket(f"{key:%d %b}", start=key))
         day += timedelta(days=1)
     total = Bucket("All")
     priorities = {p: Bucket(PRIORITY_LABELS[p]) for p in reversed(PRIORITIES)}

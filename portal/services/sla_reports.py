@@ -221,18 +221,20 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
         case((and_(running_response, m.response_breached_at.is_(None)), m.response_due_at), else_=None),
         case((and_(running_resolution, m.resolution_breached_at.is_(None)), m.resolution_due_at), else_=None),
     )
-    by_request = []
+    # Priority, category and assignee are the clock's own copies (migration 0023): the listed
+    # clocks are filtered without joining every matching request; only dates join the requests.
+    by_clock = []
     if f.priority:
-        by_request.append(ServiceRequest.priority == f.priority)
+        by_clock.append(m.priority == f.priority)
     if f.category:
-        by_request.append(ServiceRequest.category == f.category)
+        by_clock.append(m.category == f.category)
     if f.assignee == "none":
-        by_request.append(ServiceRequest.assignee_id.is_(None))
+        by_clock.append(m.assignee_id.is_(None))
     elif f.assignee:
-        by_request.append(ServiceRequest.assignee_id == as_id(f.assignee))
+        by_clock.append(m.assignee_id == as_id(f.assignee))
     if f.mine_or_unassigned is not None:
-        by_request.append(or_(ServiceRequest.assignee_id == f.mine_or_unassigned,
-                              ServiceRequest.assignee_id.is_(None)))
+        by_clock.append(or_(m.assignee_id == f.mine_or_unassigned, m.assignee_id.is_(None)))
+    by_request = []
     if f.date_from:
         by_request.append(ServiceRequest.created_at >= datetime.combine(f.date_from, datetime.min.time(), now.tzinfo))
     if f.date_to and f.date_to < date.max:
@@ -240,7 +242,7 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
                                                                        datetime.min.time(), now.tzinfo))
     # The page is chosen among the clocks alone (a few thousand rows from the partial index, sorted
     # in memory) and only its rows are joined to their requests; request filters join first.
-    ids = select(m.request_id).where(listed_clocks(f.state))
+    ids = select(m.request_id).where(listed_clocks(f.state), *by_clock)
     if f.exempt == "hide":
         ids = ids.where(_not_exempt_breach(now))
     if by_request:
@@ -280,11 +282,21 @@ def statistics(days: int, now: datetime | None = None) -> dict[str, Any]:
     """
     now = now or utcnow()
     since = now - timedelta(days=days)
+    result: dict[str, Any] = {"days": days, **breach_counts(since, now)}
+    met, decided = _met_counts(since, now)
+    result["targets_met"] = met
+    result["targets_decided"] = decided
+    result["compliance_rate"] = round(met / decided, 4) if decided else None
+    return result
+
+
+def breach_counts(since: datetime, now: datetime) -> dict[str, Any]:
+    """Breaches recorded in [since, now]: in all, by target, by priority and by category (the rollups)."""
     b = sla_rollup.breach_rows(since, now).subquery()
     rows = db.session.execute(
         select(b.c.priority, b.c.category, func.sum(b.c.response_breaches), func.sum(b.c.resolution_breaches))
         .group_by(b.c.priority, b.c.category))
-    result: dict[str, Any] = {"days": days, "total_breaches": 0, "response_breaches": 0, "resolution_breaches": 0,
+    result: dict[str, Any] = {"total_breaches": 0, "response_breaches": 0, "resolution_breaches": 0,
                               "breaches_by_priority": {}, "breaches_by_category": {}}
     for priority, category, response, resolution in rows:
         response, resolution = int(response or 0), int(resolution or 0)
@@ -295,10 +307,6 @@ def statistics(days: int, now: datetime | None = None) -> dict[str, Any]:
         result["resolution_breaches"] += resolution
         for key, name in ((priority, "breaches_by_priority"), (category, "breaches_by_category")):
             result[name][key] = result[name].get(key, 0) + response + resolution
-    met, decided = _met_counts(since, now)
-    result["targets_met"] = met
-    result["targets_decided"] = decided
-    result["compliance_rate"] = round(met / decided, 4) if decided else None
     return result
 
 
@@ -309,6 +317,17 @@ def _met_counts(since: datetime, now: datetime) -> tuple[int, int]:
         func.coalesce(func.sum(t.c.response_met + t.c.resolution_met), 0),
         func.coalesce(func.sum(t.c.response_decided + t.c.resolution_decided), 0)).select_from(t)).one()
     return int(met), int(decided)
+
+
+def weekly_met_counts(since: datetime, now: datetime | None = None) -> dict[date, tuple[int, int]]:
+    """(targets met, targets decided) per week (its Monday, UTC) of the clocks started in [since, now]:
+    the dashboard card's met rate, week by week, from the same rollup rows."""
+    now = now or utcnow()
+    t = sla_rollup.target_rows(since, now).subquery()
+    week = func.date_trunc("week", t.c.day)
+    rows = db.session.execute(select(week, func.sum(t.c.response_met + t.c.resolution_met),
+                                     func.sum(t.c.response_decided + t.c.resolution_decided)).group_by(week))
+    return {week_start.date(): (int(met or 0), int(decided or 0)) for week_start, met, decided in rows}
 
 
 def compliance_report(days: int, now: datetime | None = None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
+AXE_SCRIPT = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 
 
 def _chromium_missing() -> str | None:
@@ -67,16 +69,26 @@ def csrf_enabled(app):
     app.config["WTF_CSRF_ENABLED"] = previous
 
 
-@pytest.fixture()
-def page(browser, live_server, csrf_enabled):
+@contextmanager
+def browser_page(browser, live_server, who: str = "the page"):
+    """A page in a context of its own (its own cookies, so its own signed-in person); on leaving,
+    the context closes and any JavaScript error the page raised fails the test."""
     context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 860})
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, f"JavaScript errors on {who}: {errors}"
+
+
+@pytest.fixture()
+def page(browser, live_server, csrf_enabled):
+    with browser_page(browser, live_server) as page:
+        yield page
 
 
 @pytest.fixture()
@@ -111,3 +123,42 @@ def go_to(page, name: str) -> None:
         page.click(f"details.admin-menu nav a:text-is('{name}')")
     else:
         page.click(f".mainnav a:text-is('{name}')")
+
+
+def axe_violations(page, impacts=("serious", "critical"), selector: str | None = None) -> list[dict]:
+    """axe-core's violations of WCAG 2.x A/AA (and best-practice rules) on the page as it is now,
+    keeping those of the given impacts.
+
+    The script is the vendored copy (tests/browser/vendor/axe-core); it is evaluated through the
+    DevTools protocol, which the portal's CSP (script-src 'self', no inline scripts) does not
+    govern, so the page is checked under its real CSP. `selector` limits the check to one part.
+    """
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE_SCRIPT.read_text(encoding="utf-8") + "\n;undefined")
+    results = page.evaluate(
+        """async (context) => {
+            const options = {resultTypes: ["violations"],
+                             runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa",
+                                                            "wcag22aa", "best-practice"]}};
+            const result = await window.axe.run(context || document, options);
+            return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                nodes: v.nodes.map(n => ({target: n.target, impact: n.impact,
+                                          summary: n.failureSummary, html: n.html.slice(0, 200)}))}));
+        }""",
+        selector,
+    )
+    return [v for v in results if v["impact"] in impacts]
+
+
+def format_violations(violations: list[dict], where: str = "") -> str:
+    """axe violations as lines a reader can act on: rule, impact, what it asks, and where."""
+    lines = [f"{len(violations)} accessibility violation(s){' on ' + where if where else ''}:"]
+    for v in violations:
+        lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
+        for node in v["nodes"][:8]:
+            target = " ".join(" >> ".join(t) if isinstance(t, list) else t for t in node["target"])
+            summary = (node["summary"] or "").replace("\n", " ").strip()
+            lines.append(f"    at {target}: {summary[:300]}")
+        if len(v["nodes"]) > 8:
+            lines.append(f"    ... and {len(v['nodes']) - 8} more")
+    return "\n".join(lines)

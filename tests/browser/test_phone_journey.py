@@ -44,7 +44,7 @@ def test_no_page_scrolls_sideways_on_a_phone(phone, factories, shoot):
     for path in ("/requests", "/requests?status=any", f"/requests/{req.id}", "/requests/new", "/sla/breaches",
                  "/dashboard", "/admin/users", "/admin/sla", "/admin/calendars", "/admin/categories",
                  "/admin/jobs", "/admin/status", "/admin/backups", "/admin/audit", "/exports", "/account",
-                 "/account/security", "/canned-replies"):
+                 "/account/security", "/canned-replies", "/notifications"):
         phone.goto(path)
         if _overflow(phone) > 1:
             wide[path] = _overflow(phone)

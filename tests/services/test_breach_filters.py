@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from portal.extensions import db
+from portal.models import ServiceRequest, SlaMetric
 from portal.models._time import utcnow
+from portal.services import requests as svc
 from portal.services import sla, sla_reports
 from portal.services.errors import ValidationFailed
 from tests.services.sla_helpers import make_definition
@@ -88,3 +91,54 @@ def test_parse_breach_filters_other_bad_values_are_left_out_and_the_rest_applied
     assert filters.errors == {"priority": "Unknown priority 'urgent'."}
     assert filters.priority == "" and filters.date_from == date(2026, 3, 5)
     assert filters.as_query() == {"from": "2026-03-05"}
+
+
+def _listed(**filters) -> set[int]:
+    return {row.request.id for row in sla_reports.breach_list(sla_reports.BreachFilters(**filters)).items}
+
+
+def test_breach_filters_follow_the_request_as_it_is_reassigned_and_reprioritised(ctx, factories):
+    """The list filters the clocks' own copies of priority, category and assignee (migration 0023):
+    a change to the request moves its row between filters in the same transaction."""
+    make_definition("network", "high", 1, 4)
+    alex, sam = factories.make_user("agent"), factories.make_user("agent")
+    manager = factories.make_user("manager")
+    request_id = _breached_request(factories, "network", "high")
+
+    assert request_id in _listed(mine_or_unassigned=alex.id) and request_id in _listed(assignee="none")
+    svc.assign(manager, request_id, sam.id)
+    assert request_id not in _listed(mine_or_unassigned=alex.id)
+    assert request_id in _listed(mine_or_unassigned=sam.id) and request_id in _listed(assignee=str(sam.id))
+    assert request_id not in _listed(assignee="none")
+
+    svc.update_request(manager, request_id, {"priority": "low", "category": "software"})
+    assert request_id in _listed(priority="low", category="software")
+    assert request_id not in _listed(priority="high") and request_id not in _listed(category="network")
+
+
+def test_breach_filters_of_requests_moved_by_two_agents_at_once(app, ctx, factories):
+    """Two agents take and reprioritise the same breached requests at the same moment (real
+    PostgreSQL, two connections): each clock ends with its request's final values, no deadlock."""
+    from tests.services.test_concurrency import race
+
+    make_definition("network", "high", 1, 4)
+    alex, sam = factories.make_user("agent"), factories.make_user("agent")
+    ids = [_breached_request(factories, "network", "high") for _ in range(6)]
+
+    def take_all(agent_id: int, priority: str):
+        def run():
+            agent = db.session.get(type(alex), agent_id)
+            for request_id in ids:
+                svc.assign(agent, request_id, agent_id)
+                svc.update_request(agent, request_id, {"priority": priority})
+        return run
+
+    assert race(app, take_all(alex.id, "low"), take_all(sam.id, "critical")) == [None, None]
+    db.session.expire_all()
+    for request_id in ids:
+        req = db.session.get(ServiceRequest, request_id)
+        row = db.session.execute(select(SlaMetric.assignee_id, SlaMetric.priority, SlaMetric.category)
+                                 .where(SlaMetric.request_id == request_id)).one()
+        assert tuple(row) == (req.assignee_id, req.priority, req.category)
+    listed_alex, listed_sam = _listed(assignee=str(alex.id)), _listed(assignee=str(sam.id))
+    assert listed_alex | listed_sam == set(ids) and not listed_alex & listed_sam

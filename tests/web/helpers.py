@@ -52,6 +52,7 @@ def main_part(html: str) -> str:
 
 
 # The request page's parts a change answers with; "composer-send" (the composer's send buttons and version)
-# comes inside the composer when the composer itself is the answer.
+# comes inside the composer when the composer itself is the answer; "request-live" is the change the
+# page shows (what its live poll compares with).
 REQUEST_PAGE_PARTS = {"request-header", "request-description", "request-panel", "timeline", "sla-targets",
-                      "composer-send"}
+                      "composer-send", "request-live"}

@@ -81,6 +81,12 @@ ROUTES = [
           form={"password": "a-new-walking-phrase", "confirm": "a-new-walking-phrase"}),
     Route("GET", "/account", "/account", SIGNED_IN),
     Route("POST", "/account/notifications", "/account/notifications", SIGNED_IN, form={"sla_alerts": "each"}),
+    # In-app notifications: one's own only; notification 1 is the requester's receipt (not an in-app kind),
+    # so opening it is "not found" for everyone, as anyone else's is.
+    Route("GET", "/notifications", "/notifications", SIGNED_IN),
+    Route("GET", "/notifications/bell", "/notifications/bell", SIGNED_IN),
+    Route("GET", "/notifications/<int:notification_id>", "/notifications/1", SIGNED_IN, accept=(404,)),
+    Route("POST", "/notifications/read", "/notifications/read", SIGNED_IN, form={"up_to": "0"}),
     Route("GET", "/requests", "/requests", SIGNED_IN),
     Route("GET", "/requests/new", "/requests/new", SIGNED_IN),
     Route("POST", "/requests/new", "/requests/new", SIGNED_IN,
@@ -88,6 +94,9 @@ ROUTES = [
     Route("GET", "/requests/<int:request_id>", "/requests/{own}", OWNER),
     Route("GET", "/requests/<int:request_id>/timeline", "/requests/{own}/timeline", OWNER),
     Route("GET", "/requests/<int:request_id>/header", "/requests/{own}/header", OWNER),
+    # The page's live poll (a marker of the newest change) and its refresh (a plain visit goes to the page).
+    Route("GET", "/requests/<int:request_id>/last-change", "/requests/{own}/last-change", OWNER),
+    Route("GET", "/requests/<int:request_id>/parts", "/requests/{own}/parts", OWNER),
     Route("POST", "/requests/<int:request_id>/status", "/requests/{own}/status", OWNER, form={"status": "open"}),
     Route("POST", "/requests/<int:request_id>/assign", "/requests/{own}/assign", STAFF, form={"assignee": "me"}),
     Route("POST", "/requests/bulk", "/requests/bulk", STAFF, form={"change": "priority:high"}),
@@ -113,6 +122,18 @@ ROUTES = [
           STAFF),
     Route("POST", "/requests/<int:request_id>/comments/canned", "/requests/{own}/comments/canned", STAFF,
           form={"body": "Walking by.", "canned_reply": ""}, accept=(422,)),
+    # Saved views: staff save them; {view} is the manager's, shared with the team, so only the manager
+    # and an admin change it (an agent is refused, a requester never gets in). Delete asks first (303).
+    Route("GET", "/requests/views", "/requests/views", STAFF),
+    Route("POST", "/requests/views", "/requests/views", STAFF,
+          form={"view-name": "Walking", "view-query": "status=any"}),
+    Route("POST", "/requests/views/<int:view_id>/rename", "/requests/views/{view}/rename", MANAGERS,
+          form={"name": "Walked"}),
+    Route("POST", "/requests/views/<int:view_id>/share", "/requests/views/{view}/share", MANAGERS,
+          form={"shared": "false"}),
+    Route("POST", "/requests/views/<int:view_id>/query", "/requests/views/{view}/query", MANAGERS,
+          form={"view-query": "status=any"}),
+    Route("POST", "/requests/views/<int:view_id>/delete", "/requests/views/{view}/delete", MANAGERS, form={}),
     Route("GET", "/admin/users", "/admin/users", ADMIN),
     Route("POST", "/admin/users", "/admin/users", ADMIN,
           form={"name": "New Person", "email": "new.person@example.com", "role": "requester",
@@ -151,9 +172,10 @@ ROUTES = [
           form={"exemption_type": "response", "reason": "Walking by.", "duration_hours": "2"}),
     Route("POST", "/requests/<int:request_id>/sla/exemptions/<int:exemption_id>/revoke",
           "/requests/{own}/sla/exemptions/{exemption}/revoke", MANAGERS, form={}),
-    Route("GET", "/dashboard", "/dashboard", ADMIN),
-    Route("GET", "/dashboard/summary", "/dashboard/summary", ADMIN),
-    Route("GET", "/dashboard/breaches", "/dashboard/breaches", ADMIN),
+    Route("GET", "/dashboard", "/dashboard", MANAGERS),
+    Route("GET", "/dashboard/summary", "/dashboard/summary", MANAGERS),
+    Route("GET", "/dashboard/breaches", "/dashboard/breaches", MANAGERS),
+    Route("GET", "/dashboard/charts", "/dashboard/charts", MANAGERS),
     Route("GET", "/admin/sla", "/admin/sla", ADMIN),
     Route("POST", "/admin/sla", "/admin/sla", ADMIN,
           form={"category": "network", "priority": "high", "response_time_hours": "1",
@@ -293,11 +315,12 @@ def world(make, backup_file):
                         uploads=[("internal.txt", INTERNAL_FILE)])
     exemption = make.exemption(people["manager"], own.id)
     canned = _canned_reply(make.app, people["agent"].id)
+    view = _shared_view(make.app, people["manager"].id)
     verify, reset, token = _account_links(make.app, people["requester"].id)
     return SimpleNamespace(people=people, other=other, target=target, own=own, theirs=theirs, note=note, sla=sla,
                            exemption=exemption, job=_failed_job(make.app), backup=backup_file,
                            export=_finished_export(make.app, people["manager"].id), verify=verify, reset=reset,
-                           token=token, canned=canned)
+                           token=token, canned=canned, view=view)
 
 
 def _account_links(app, user_id: int) -> tuple[str, str, int]:
@@ -322,6 +345,18 @@ def _canned_reply(app, author_id: int) -> int:
 
     with app.app_context():
         return canned_replies.create_canned_reply(db.session.get(User, author_id), "Walk", "Hi {requester_name}").id
+
+
+def _shared_view(app, owner_id: int) -> int:
+    """A saved view of the manager's, shared with the team."""
+    from portal.extensions import db
+    from portal.models import User
+    from portal.services import saved_views
+
+    with app.app_context():
+        owner = db.session.get(User, owner_id)
+        view = saved_views.create_saved_view(owner, "Walk", "status=active")
+        return saved_views.set_saved_view_shared(owner, view.id, True, view.version).id
 
 
 def _failed_job(app) -> str:
@@ -365,7 +400,7 @@ def _url(route: Route, world) -> str:
                             definition=world.sla.definition_id, calendar=world.sla.calendar_id,
                             holiday=world.sla.holiday_id, exemption=world.exemption, job=world.job,
                             export=world.export, backup=world.backup, verify=world.verify, reset=world.reset,
-                            token=world.token, canned=world.canned)
+                            token=world.token, canned=world.canned, view=world.view)
 
 
 def _api_token(client, user) -> str:
@@ -432,7 +467,7 @@ def test_access_route_for_actor(app, login_client, make, world, route, actor):
             _assert_no_secrets(response, [OTHER_TITLE, OTHER_DESCRIPTION, INTERNAL_BODY, TARGET_EMAIL],
                                [OTHER_FILE, INTERNAL_FILE])
         if route.method == "GET" and status == 200 and "{own}" in route.url and not route.api:
-            assert OWN_TITLE in text_of(response) or route.url.endswith(("/timeline", "/sla")) \
+            assert OWN_TITLE in text_of(response) or route.url.endswith(("/timeline", "/sla", "/last-change")) \
                 or "/canned-reply?" in route.url  # partials, and a canned reply's text
         return
     _assert_no_secrets(response)
@@ -461,6 +496,8 @@ OTHER_ROUTES = [
     ("GET", "/requests/{id}", None, None),
     ("GET", "/requests/{id}/timeline", None, None),
     ("GET", "/requests/{id}/header", None, None),
+    ("GET", "/requests/{id}/last-change", None, None),
+    ("GET", "/requests/{id}/parts", None, None),
     ("POST", "/requests/{id}/status", {"status": "resolved"}, None),
     ("POST", "/requests/{id}/status", {"status": "bogus"}, None),
     ("POST", "/requests/{id}/assign", {"assignee": "me"}, None),
@@ -489,6 +526,7 @@ OTHER_ROUTES = [
 # Every request route of the url_map is tried with another requester's ids.
 REQUEST_RULES = {
     "/requests/<int:request_id>", "/requests/<int:request_id>/timeline", "/requests/<int:request_id>/header",
+    "/requests/<int:request_id>/last-change", "/requests/<int:request_id>/parts",
     "/requests/<int:request_id>/status", "/requests/<int:request_id>/assign",
     "/requests/<int:request_id>/properties", "/requests/<int:request_id>/comments", "/requests/<int:request_id>/text",
     "/requests/<int:request_id>/follow-up", "/attachments/<int:attachment_id>",

@@ -31,7 +31,7 @@ def test_an_agent_turns_a_kind_off_and_chooses_the_hourly_digest(app, make, logi
     assert "A request is assigned to me" in page and "One digest email per hour" in page
 
     response = client.post("/account/notifications", headers=HX, data={
-        "kinds": ["assigned", "sla_breached", "request_created", "public_comment", "status_changed"],
+        "kinds": ["assigned", "sla_breached", "request_created", "public_comment", "status_changed", "mention"],
         "sla_alerts": "digest"})
     assert response.status_code == 200
     body = text_of(response)

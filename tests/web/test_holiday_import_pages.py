@@ -19,7 +19,7 @@ def _field_errors(html: str, field_id: str) -> list[str]:
     block_start = html.rindex('<div class="field', 0, start)
     block_end = html.find('<div class="field', start)
     block = html[block_start:block_end if block_end != -1 else None]
-    return [unescape(e) for e in re.findall(r'<p class="error" role="alert">([^<]*)</p>', block)]
+    return [unescape(e) for e in re.findall(r'<p class="error"[^>]*role="alert">([^<]*)</p>', block)]
 
 
 def _review(html: str) -> list[tuple[str, bool, bool]]:
@@ -234,7 +234,8 @@ def test_save_with_nothing_ticked_is_refused_beside_the_list(admin, app, office)
         response = admin.post(f"/admin/calendars/{office['id']}/holidays/import", data=data, headers=HX)
         assert response.status_code == 422
         html = text_of(response)
-        assert '<p class="error" role="alert">Tick at least one date to add.</p>' in html
+        assert '<p class="error" id="import-days-error" role="alert">Tick at least one date to add.</p>' in html
+        assert 'aria-describedby="import-days-error"' in html  # the ticks' fieldset is described by it
         review = _review(html)
         assert len(review) == len(_england(year, year)) and not any(ticked for _, ticked, _ in review)
     assert _saved(app, office["id"]) == {date(year - 1, 12, 25): "Xmas"}

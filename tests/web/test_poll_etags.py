@@ -14,6 +14,7 @@ from tests.web.test_sla_pages import _backdate
 POLLS = [
     ("/dashboard/summary", "admin", HX),
     ("/dashboard/breaches", "admin", HX),
+    ("/dashboard/charts", "manager", HX),
     ("/sla/breaches", "manager", {**HX, "HX-Target": "breach-table"}),
     ("/requests/{id}/sla", "agent", {**HX, "HX-Target": "sla-targets"}),
     ("/exports", "manager", HX),
@@ -96,6 +97,7 @@ def test_the_targets_poll_gets_just_the_targets(login_client, make, breached):
 
 
 @pytest.mark.parametrize(("path", "headers"), [("/dashboard/summary", HX), ("/dashboard/breaches", HX),
+                                               ("/dashboard/charts", HX),
                                                ("/sla/breaches", {**HX, "HX-Target": "breach-table"})])
 def test_a_new_breach_changes_the_etag(app, login_client, make, breached, path, headers):
     client = login_client(make.user("admin"))
@@ -108,7 +110,7 @@ def test_a_new_breach_changes_the_etag(app, login_client, make, breached, path, 
     changed = _poll(client, path, headers, etag)
     assert changed.status_code == 200
     assert changed.headers["ETag"] != etag
-    assert "Badge reader dead" in text_of(changed) or path == "/dashboard/summary"
+    assert "Badge reader dead" in text_of(changed) or path in ("/dashboard/summary", "/dashboard/charts")
     assert _repoll(client, path, headers, changed).status_code == 304
 
 

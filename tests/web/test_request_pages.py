@@ -348,7 +348,9 @@ def test_new_request_without_category_says_choose_one(login_client, make):
     html = text_of(response)
     assert re.search(r'<select[^>]*aria-invalid="true"[^>]*name="category"|<select[^>]*name="category"[^>]*'
                      r'aria-invalid="true"', html)
-    assert '<p class="error" role="alert">Choose a category.</p>' in html
+    # the message has an id, and the select is described by it (aria-describedby)
+    assert '<p class="error" id="category-error-1" role="alert">Choose a category.</p>' in html
+    assert re.search(r'<select[^>]*aria-describedby="category-error-1"', html)
     assert "Monitor flickers" in html and "Every minute." in html
     assert make.count("ServiceRequest") == 0
 

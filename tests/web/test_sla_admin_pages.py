@@ -55,7 +55,7 @@ def _field_errors(html: str, field_id: str) -> list[str]:
     block_start = html.rindex('<div class="field', 0, start)
     block_end = html.find('<div class="field', start)
     block = html[block_start:block_end if block_end != -1 else None]
-    return [unescape(e) for e in re.findall(r'<p class="error" role="alert">([^<]*)</p>', block)]
+    return [unescape(e) for e in re.findall(r'<p class="error"[^>]*role="alert">([^<]*)</p>', block)]
 
 
 def _rows(html: str) -> list[tuple[str, str, str, str, str, str]]:

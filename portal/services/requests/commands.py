@@ -378,4 +378,5 @@ def add_comment(
         if status is not None:
             _set_status(actor, req, status)  # the workflow's check, audit row, SLA clock and mail
         notifications.public_comment(req, comment, actor)
+        notifications.mentioned(req, comment, actor)  # an internal note's @colleagues
     return comment

@@ -6,18 +6,19 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Float, Select, false, func, literal, literal_column, select, tuple_, union, union_all
-from sqlalchemy.orm import QueryableAttribute, joinedload, selectinload
+from sqlalchemy.orm import QueryableAttribute, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import policy
 from portal.domain import workflow
 from portal.domain.workflow import PRIORITIES, STATUSES
 from portal.extensions import db
 from portal.formatting import MARK_END, MARK_START
-from portal.models import AuditLog, Category, Comment, RequestTally, ServiceRequest, User
+from portal.models import AuditLog, Category, Comment, RequestTally, ServiceRequest, SlaMetric, User
 from portal.models.service_request import SEARCH_CONFIG
 from portal.paging import Page, as_id, clamp_page, page_args
 from portal.services import categories, request_tally
@@ -40,7 +41,10 @@ CURSOR_MAX = 400
 COUNT_CAP = 10_000   # past this a list says "more than 10,000" instead of counting every row
 RANK_MAX = 2_000     # a search matching more is shown newest first, not ranked
 SEARCH_SMALL = 1_000  # a search matching at most this many (by text, by comments) is read as a list of ids
-_USERS = (selectinload(ServiceRequest.requester), selectinload(ServiceRequest.assignee))
+# Date-range filters, "2026-03-02..2026-03-08" (UTC days, both included), as the dashboard's charts
+# link to them: created in, resolved in, or with an SLA target breached in the range.
+DATE_FILTERS = {"created": "Created", "resolved": "Resolved", "breached": "SLA breached"}
+DATE_RANGE_MAX_DAYS = 366
 
 
 def visible_requests(actor: User) -> Select:
@@ -87,6 +91,38 @@ def last_change(request_id: int) -> tuple[str | None, datetime | None, int | Non
     return (row[0], row[1], row[2]) if row else (None, None, None)
 
 
+@dataclass(frozen=True)
+class LatestChange:
+    """The newest change to a request that a viewer may know of: what an open page polls for."""
+
+    stamp: str              # changes whenever a change the viewer may see is made; compared, never read
+    by_name: str | None     # who made it ("the system" for the portal itself); None: no change recorded
+    by_id: int | None
+
+
+def latest_change(actor: User, req: ServiceRequest) -> LatestChange:
+    """The newest audit row of `req` that `actor` may know of, read along the audit trail's (entity, time)
+    index: one row, however long the history.
+
+    Every change to a request writes an audit row in its unit of work (a comment too, which alone would
+    not show in `version` for its viewer), so the newest row's time says whether the page is current.
+    A requester never learns of an internal note (or its files) nor of SLA exemptions, so those rows
+    are not theirs to be told about: the stamp moves only with what their page shows.
+    """
+    stmt = (select(AuditLog.at, AuditLog.actor_id, func.coalesce(User.name, "the system"))
+            .select_from(AuditLog).outerjoin(User, User.id == AuditLog.actor_id)
+            .where(AuditLog.entity_type == "service_request", AuditLog.entity_id == req.id)
+            .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(1))
+    if not policy.can(actor, "requests.internal_notes"):
+        stmt = stmt.where(~AuditLog.action.startswith("sla."),
+                          func.coalesce(AuditLog.after["internal"].astext, "false") != "true")
+    row = db.session.execute(stmt).first()
+    if row is None:
+        return LatestChange("0", None, None)
+    at, by_id, by_name = row
+    return LatestChange(f"{at.astimezone(UTC):%Y%m%d%H%M%S%f}", by_name, by_id)
+
+
 @dataclass
 class RequestFilters:
     """The list's filters, as parsed from a query string or API call."""
@@ -95,6 +131,9 @@ class RequestFilters:
     priority: str = ""
     category: str = ""
     assignee: str = ""      # "", "me", "none" or a user id
+    created: str = ""       # a date range (DATE_FILTERS), "" for any
+    resolved: str = ""
+    breached: str = ""
     q: str = ""
     sort: str = "newest"
     page: int = 1
@@ -118,7 +157,8 @@ class RequestFilters:
         """Non-default values as query parameters (for links that keep the current view)."""
         values = {
             "status": self.status, "priority": self.priority, "category": self.category,
-            "assignee": self.assignee, "q": self.q,
+            "assignee": self.assignee, "created": self.created, "resolved": self.resolved,
+            "breached": self.breached, "q": self.q,
             "sort": "" if self.sort == self.default_sort else self.sort,
             "page": "" if self.page == 1 else self.page,
             "per_page": "" if self.per_page == self.default_per_page else self.per_page,
@@ -130,6 +170,39 @@ class RequestFilters:
     def view_query(self) -> dict[str, Any]:
         """The filters and sort alone: the same view from its first page."""
         return self.as_query(page="", after="", before="", last="")
+
+    def date_ranges(self) -> dict[str, tuple[date, date]]:
+        """The date-range filters in force: name -> (first day, last day)."""
+        return {name: read_date_range(getattr(self, name)) for name in DATE_FILTERS if getattr(self, name)}
+
+    def date_labels(self) -> list[tuple[str, str, str]]:
+        """(name, label, range as people read it) of each date-range filter in force, for the list's chips."""
+        return [(name, DATE_FILTERS[name], describe_date_range(getattr(self, name)))
+                for name in DATE_FILTERS if getattr(self, name)]
+
+
+def date_range_value(first: date, last: date) -> str:
+    """A date-range filter's value: "2026-03-02..2026-03-08"."""
+    return f"{first.isoformat()}..{last.isoformat()}"
+
+
+def describe_date_range(value: str) -> str:
+    """A date-range filter as people read it: "2 Mar – 8 Mar 2026" (one day: "2 Mar 2026")."""
+    first, last = read_date_range(value)
+    if first == last:
+        return f"{first.day} {first:%b %Y}"
+    return f"{first.day} {first:%b}{'' if first.year == last.year else f' {first.year}'} – {last.day} {last:%b %Y}"
+
+
+def read_date_range(value: str) -> tuple[date, date]:
+    """(first, last) of a date-range filter's value; ValueError when it is not one."""
+    first, sep, last = value.partition("..")
+    if not sep or len(first) != 10 or len(last) != 10:
+        raise ValueError(value)
+    first_day, last_day = date.fromisoformat(first), date.fromisoformat(last)
+    if last_day < first_day or (last_day - first_day).days >= DATE_RANGE_MAX_DAYS:
+        raise ValueError(value)
+    return first_day, last_day
 
 
 def parse_filters(args: Any, default_per_page: int = 25, strict: bool = False) -> RequestFilters:
@@ -152,6 +225,13 @@ def parse_filters(args: Any, default_per_page: int = 25, strict: bool = False) -
         errors["assignee"] = "Use 'me', 'none' or a user id."
         assignee = ""
     f.assignee = assignee
+    for name in DATE_FILTERS:
+        value = (args.get(name) or "").strip()
+        try:
+            setattr(f, name, date_range_value(*read_date_range(value)) if value else "")
+        except ValueError:
+            errors[name] = (f"{DATE_FILTERS[name]}: use UTC days like 2026-03-02..2026-03-08 (first day, "
+                            f"last day, at most {DATE_RANGE_MAX_DAYS} days).")
     q = (args.get("q") or "").strip()[:SEARCH_MAX]
     f.q = "" if unstorable_reason(q) else q  # text no row can contain matches nothing; search all
     f.sort = pick("sort", SORTS) or f.default_sort
@@ -243,7 +323,7 @@ def filtered_requests(actor: User, f: RequestFilters, search: bool = True) -> Se
 
     `search=False` leaves out the text search (the list applies it its own way, see _streams).
     """
-    stmt = visible_requests(actor).where(*filter_conditions(ServiceRequest, actor, f))
+    stmt = visible_requests(actor).where(*filter_conditions(ServiceRequest, actor, f), *date_conditions(f))
     if f.q and search:
         stmt = stmt.where(search_condition(actor, f.q))
     return stmt
@@ -269,6 +349,26 @@ def filter_conditions(table: Any, actor: User, f: RequestFilters) -> list:
         conditions.append(table.assignee_id.is_(None))
     elif f.assignee:
         conditions.append(table.assignee_id == as_id(f.assignee))
+    return conditions
+
+
+def date_conditions(f: RequestFilters) -> list:
+    """The date-range filters as conditions on ServiceRequest (the tally has no dates), each an index
+    range scan: created_at (ix_service_request_created_id), resolved_at and the two breach times
+    (their partial indexes, migration 0005), one id list per breach time rather than an OR."""
+    conditions = []
+    for name, (first, last) in f.date_ranges().items():
+        start = datetime.combine(first, time.min, UTC)
+        end = datetime.combine(last + timedelta(days=1), time.min, UTC)
+        if name == "created":
+            conditions += [ServiceRequest.created_at >= start, ServiceRequest.created_at < end]
+        elif name == "resolved":
+            conditions += [ServiceRequest.resolved_at >= start, ServiceRequest.resolved_at < end]
+        else:
+            m = SlaMetric
+            conditions.append(ServiceRequest.id.in_(union(
+                select(m.request_id).where(m.response_breached_at >= start, m.response_breached_at < end),
+                select(m.request_id).where(m.resolution_breached_at >= start, m.resolution_breached_at < end))))
     return conditions
 
 
@@ -438,16 +538,26 @@ def _count(streams: list[Select]) -> tuple[int, bool]:
     return (len(ids), True) if len(ids) <= SEARCH_SMALL else (SEARCH_SMALL, False)
 
 
+def _with_people(rows: list[ServiceRequest]) -> list[ServiceRequest]:
+    """Load the rows' requesters and assignees in one statement (two selectin loads were two)."""
+    wanted = {r.requester_id for r in rows} | {r.assignee_id for r in rows if r.assignee_id is not None}
+    people = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(wanted)))} if wanted else {}
+    for r in rows:
+        set_committed_value(r, "requester", people.get(r.requester_id))
+        set_committed_value(r, "assignee", people.get(r.assignee_id) if r.assignee_id is not None else None)
+    return rows
+
+
 def _fetch(streams: list[Select], build, keys: list[tuple[Any, bool]], reverse: bool, limit: int,
            q: str) -> list[ServiceRequest]:
     """`build(stream)` (ordered, limited) of every stream, merged in list order (reversed when
     reading backwards), without repeats, at most `limit` rows."""
-    rows = {r.id: r for stream in streams for r in db.session.scalars(build(stream).options(*_USERS))}
+    rows = {r.id: r for stream in streams for r in db.session.scalars(build(stream))}
     merged = list(rows.values())
     if len(streams) > 1:
         for column, desc in reversed(keys):  # stable sorts, last key first
             merged.sort(key=lambda r, c=column: _key_value(r, c, q), reverse=desc != reverse)
-    return merged[:limit]
+    return _with_people(merged[:limit])
 
 
 def list_requests(actor: User, f: RequestFilters) -> Page:
@@ -457,10 +567,10 @@ def list_requests(actor: User, f: RequestFilters) -> Page:
     costs the same however deep. `page` numbers (old links, API clients) still work by OFFSET.
     """
     streams = _streams(actor, f)
-    if not f.q and policy.sees_all_requests(actor):
+    if not f.q and not f.date_ranges() and policy.sees_all_requests(actor):
         # Staff without a search: the sum of the tally the database keeps, exact at any size.
         total, exact = request_tally.total(filter_conditions(RequestTally, actor, f)), True
-    else:  # a requester's own requests (an index of their own), or a search
+    else:  # a requester's own requests (an index of their own), a search or a date range
         total, exact = _count(streams)
     if f.sort == "relevance" and (len(streams) > 1 or total > RANK_MAX):
         f.sort, f.unranked = "newest", True  # ranking every match of a very common word costs too much
@@ -494,8 +604,8 @@ def list_requests(actor: User, f: RequestFilters) -> Page:
             total, exact = _count_all(streams), True
         f.page = clamp_page(f.page, total, n)
         if len(streams) == 1:
-            rows = list(db.session.scalars(streams[0].options(*_USERS).order_by(*order)
-                                           .limit(n + 1).offset((f.page - 1) * n)))
+            rows = _with_people(list(db.session.scalars(streams[0].order_by(*order)
+                                                        .limit(n + 1).offset((f.page - 1) * n))))
         else:  # the streams' first pages merged (only a search matching many comes here)
             depth = f.page * n + 1
             rows = _fetch(streams, lambda s: s.order_by(*order).limit(depth), keys, False, depth, f.q)
