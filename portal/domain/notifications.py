@@ -29,7 +29,8 @@ KINDS: dict[str, NotificationKind] = {
     for k in (
         NotificationKind("request_created", "A request I raised was received", ALL_ROLES),
         NotificationKind("assigned", "A request is assigned to me", STAFF_ROLES, in_app=True),
-        NotificationKind("public_comment", "Someone replies on a request I raised", ALL_ROLES, in_app=True),
+        NotificationKind("public_comment", "Someone replies on a request I raised or one assigned to me",
+                         ALL_ROLES, in_app=True),
         NotificationKind("mention", "Someone mentions me in an internal note", STAFF_ROLES, in_app=True),
         NotificationKind("status_changed", "The status of a request I raised changes", ALL_ROLES),
         NotificationKind("sla_at_risk", "An SLA target is at risk", ("agent", "manager"), sla_alert=True,

@@ -126,12 +126,15 @@ EXCERPT_MAX = 1000
 
 
 def public_comment(req: ServiceRequest, comment, actor: User) -> None:
-    """Tell the requester about a reply they can see (never an internal note, never their own)."""
-    if comment.internal or req.requester_id == actor.id:
+    """Tell whom a reply concerns: the requester (an answer on their request) and the assignee (the
+    requester, or a colleague, wrote on the request they work). Never an internal note, never its author."""
+    if comment.internal:
         return
-    body = comment.body if len(comment.body) <= EXCERPT_MAX else comment.body[:EXCERPT_MAX].rstrip() + " …"
-    notify("public_comment", req.requester, f"comment:{comment.id}",
-           {**_request_facts(req), "by": actor.name, "excerpt": body}, req.id)
+    facts = {**_request_facts(req), "by": actor.name, "excerpt": _excerpt(comment.body)}
+    if req.requester_id != actor.id:
+        notify("public_comment", req.requester, f"comment:{comment.id}", facts, req.id)
+    if req.assignee_id is not None and req.assignee_id not in (actor.id, req.requester_id):
+        notify("public_comment", req.assignee, f"comment:{comment.id}", {**facts, "assigned": True}, req.id)
 
 
 def _excerpt(body: str) -> str:

@@ -94,11 +94,36 @@ def test_nobody_is_mailed_about_what_they_did_themselves_or_an_internal_note(smt
     deliver_all()
     smtp.messages.clear()
 
+    svc.add_comment(requester, req.id, "Any news?")                 # the requester's own reply, nobody assigned
     svc.assign(agent, req.id, agent.id)                             # assigned to oneself
     svc.add_comment(agent, req.id, "Checked the logs.", internal=True)
-    svc.add_comment(requester, req.id, "Any news?")                 # the requester's own reply
     deliver_all()
     assert smtp.messages == []
+
+
+def test_the_assignee_hears_of_a_reply_on_their_request_the_requester_of_one_to_them(smtp, people, factories):
+    """A reply on a request tells both sides: the requester when staff answer, the assigned agent when the
+    requester (or a colleague) writes; each in their own words, each once, never the author."""
+    requester, agent, manager = people
+    req = factories.make_request(requester)
+    svc.assign(manager, req.id, agent.id)
+    deliver_all()
+    smtp.messages.clear()
+
+    svc.add_comment(requester, req.id, "It jammed again this morning.")
+    deliver_all()
+    [mail] = smtp.messages
+    assert mail["To"] == agent.email
+    text = text_of(mail)
+    assert f'replied on request #{req.id} "Printer is jammed", assigned to you' in text
+    assert "> It jammed again this morning." in text
+    assert "a request assigned to you" in html_of(mail)
+
+    smtp.messages.clear()
+    svc.add_comment(manager, req.id, "Ordering a new roller.")     # a colleague: requester and assignee
+    deliver_all()
+    assert sorted(m["To"] for m in smtp.messages) == sorted([requester.email, agent.email])
+    assert f"replied on your request #{req.id}" in text_of(smtp.to(requester.email)[0])
 
 
 def test_several_notifications_for_one_person_at_once_are_one_summary(smtp, people, factories):
