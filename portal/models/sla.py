@@ -124,6 +124,11 @@ class SlaMetric(db.Model):
         # The agents' breach view (theirs or unassigned), the assignee filter and the dashboard's
         # breached / at-risk counts (index-only), over the listed clocks.
         Index("ix_sla_metric_breach_assignee", "assignee_id", "is_breached", postgresql_where=text(BREACH_LIST_SQL)),
+        # The list's order (breached first, most overdue first) read from the index alone.
+        Index("ix_sla_metric_breach_order", "is_breached", "request_id", postgresql_where=text(BREACH_LIST_SQL),
+              postgresql_include=["response_due_at", "resolution_due_at", "response_breached_at",
+                                  "resolution_breached_at", "responded_at", "resolved_at", "assignee_id",
+                                  "priority", "category"]),
         Index("ix_sla_metric_created_at", "created_at"),
         # The breach and at-risk checks: only clocks still running and not yet flagged are indexed.
         Index("ix_sla_metric_response_due_open", "response_due_at",
