@@ -47,6 +47,11 @@ def bell_count() -> int:
     return g.bell_count
 
 
+def bell_changed() -> None:
+    """Something was marked read during this request: the bell on its page counts again."""
+    g.pop("bell_count", None)
+
+
 @bp.app_template_global()
 def bell_label(count: int) -> str:
     """The bell's figure: "3", or "99+"."""
@@ -132,5 +137,5 @@ def mark_all_read():
     except ServiceError as exc:
         return form_refused(exc, back, LIST, _context(), oob=(BELL,))
     message = f"Marked {marked} notification{'s' if marked != 1 else ''} read." if marked else "Nothing was unread."
-    g.pop("bell_count", None)  # the bell in the answer counts again
+    bell_changed()  # the bell in the answer counts again
     return form_done(message, back, LIST, _context(), oob=(BELL,))

@@ -26,6 +26,7 @@ from portal.htmx import (
     revalidated_poll,
 )
 from portal.models._time import utcnow
+from portal.notifications import routes as bell
 from portal.paging import PER_PAGE_MAX
 from portal.requests import bp
 from portal.requests.forms import (
@@ -255,7 +256,9 @@ def show_request(request_id: int):
     Opening it marks the viewer's notifications about it read (the bell counts what is still unseen)."""
     shown_at = utcnow()
     req = svc.get_request(current_user, request_id)
-    in_app.request_seen(current_user, req.id, shown_at)
+    # The bell's count (read once for the page's top bar anyway) says whether there is anything to mark.
+    if bell.bell_count() and in_app.request_seen(current_user, req.id, shown_at):
+        bell.bell_changed()
     return render_template("requests/detail.html", **_detail_context(req, expand_before=request.args.get("before")),
                            **_list_links(req))
 
