@@ -81,13 +81,18 @@ def follow_ups_of(actor: User, req: ServiceRequest) -> list[int]:
     return list(db.session.scalars(stmt))
 
 
+def _newest_audit_row(request_id: int) -> Select:
+    """(who by name, when, who by id) of the request's newest audit row: one step of the audit
+    trail's (entity, time) index, however long the history."""
+    return (select(func.coalesce(User.name, "the system"), AuditLog.at, AuditLog.actor_id)
+            .select_from(AuditLog).outerjoin(User, User.id == AuditLog.actor_id)
+            .where(AuditLog.entity_type == "service_request", AuditLog.entity_id == request_id)
+            .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(1))
+
+
 def last_change(request_id: int) -> tuple[str | None, datetime | None, int | None]:
     """Who changed the request last (name, id) and when, from its audit trail (indexed by entity and time)."""
-    row = db.session.execute(
-        select(func.coalesce(User.name, "the system"), AuditLog.at, AuditLog.actor_id)
-        .select_from(AuditLog).outerjoin(User, User.id == AuditLog.actor_id)
-        .where(AuditLog.entity_type == "service_request", AuditLog.entity_id == request_id)
-        .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(1)).first()
+    row = db.session.execute(_newest_audit_row(request_id)).first()
     return (row[0], row[1], row[2]) if row else (None, None, None)
 
 
@@ -109,17 +114,14 @@ def latest_change(actor: User, req: ServiceRequest) -> LatestChange:
     A requester never learns of an internal note (or its files) nor of SLA exemptions, so those rows
     are not theirs to be told about: the stamp moves only with what their page shows.
     """
-    stmt = (select(AuditLog.at, AuditLog.actor_id, func.coalesce(User.name, "the system"))
-            .select_from(AuditLog).outerjoin(User, User.id == AuditLog.actor_id)
-            .where(AuditLog.entity_type == "service_request", AuditLog.entity_id == req.id)
-            .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(1))
+    stmt = _newest_audit_row(req.id)
     if not policy.can(actor, "requests.internal_notes"):
         stmt = stmt.where(~AuditLog.action.startswith("sla."),
                           func.coalesce(AuditLog.after["internal"].astext, "false") != "true")
     row = db.session.execute(stmt).first()
     if row is None:
         return LatestChange("0", None, None)
-    at, by_id, by_name = row
+    by_name, at, by_id = row
     return LatestChange(f"{at.astimezone(UTC):%Y%m%d%H%M%S%f}", by_name, by_id)
 
 
