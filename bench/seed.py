@@ -382,7 +382,7 @@ class Generator:
             _ts(m["paused_since"]), _b(m["response_sla_met"]), _b(m["resolution_sla_met"]),
             _ts(m["response_at_risk_at"]), _ts(m["resolution_at_risk_at"]), _ts(response_breached),
             _ts(resolution_breached), _b(is_breached), _n(m["breach_type"]), status, _ts(created),
-            _ts(updated))) + "\n")
+            _ts(updated), priority, category, _n(assignee))) + "\n")
         self.counts["service_request"] += 1
         self.counts["sla_metric"] += 1
         self._event(rid, "started", None, created,
@@ -526,7 +526,7 @@ TABLE_COLUMNS = {
                   "response_warn_at, resolution_warn_at, responded_at, resolved_at, paused_seconds, paused_since, "
                   "response_sla_met, resolution_sla_met, response_at_risk_at, resolution_at_risk_at, "
                   "response_breached_at, resolution_breached_at, is_breached, breach_type, status, created_at, "
-                  "updated_at",
+                  "updated_at, priority, category, assignee_id",   # the last three: the request's copies (0023)
     "sla_event": "id, request_id, kind, target, at, actor_id, detail",
     "comment": "id, request_id, author_id, body, internal, created_at",
     "audit_log": "id, actor_id, action, entity_type, entity_id, before, after, ip, correlation_id, at",
@@ -555,7 +555,8 @@ def seed(database_url: str, args: argparse.Namespace, now: datetime) -> dict[str
     try:
         with conn.cursor() as cur:
             # The SLA rollup triggers would log a day per clock copied: they are off for the load and
-            # the rollups are counted once at the end (below).
+            # the rollups are counted once at the end (below). So is the trigger that copies each
+            # clock's request's priority, category and assignee (0023): the rows carry them.
             cur.execute("ALTER TABLE sla_metric DISABLE TRIGGER USER")
             # The request tally's trigger would add a row per request copied: counted once at the end.
             cur.execute("ALTER TABLE service_request DISABLE TRIGGER request_tally_count")
