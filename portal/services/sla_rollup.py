@@ -5,7 +5,8 @@ recorded) hold the counts of "clean" days. Database triggers (migration 0013) wr
 every change that moves a count into `sla_rollup_dirty`, in the change's own transaction, so a
 report takes the rollup rows of clean days and counts live only what is not in them: the dirty
 days, the part-day at the start of its window and today. `refresh()` (the `refresh-sla-rollup`
-job, every few minutes) recounts the dirty days and clears them.
+job, every few minutes) recounts the dirty days and clears them. Counts group by the clock's own
+copies of its request's category, priority and assignee (migration 0023): no join to the requests.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from sqlalchemy import Select, and_, func, literal, or_, select, text, union_all
 
 from portal.extensions import db
 from portal.models import (
-    ServiceRequest,
     SlaMetric,
     SlaRollupAgent,
     SlaRollupBreach,
@@ -41,31 +41,29 @@ _DECIDED = """
   FROM unnest(CAST(:days AS date[])) AS d(day)
   JOIN sla_metric m ON m.created_at >= d.day AT TIME ZONE 'UTC'
                    AND m.created_at < (d.day + 1) AT TIME ZONE 'UTC'
-  JOIN service_request sr ON sr.id = m.request_id
  WHERE m.response_sla_met IS NOT NULL OR m.resolution_sla_met IS NOT NULL
 """
 RECOUNT_TARGETS = """
 INSERT INTO sla_rollup_target (day, category, priority, response_met, response_decided,
                                resolution_met, resolution_decided)
-SELECT d.day, sr.category, sr.priority,""" + _DECIDED + " GROUP BY 1, 2, 3"
+SELECT d.day, m.category, m.priority,""" + _DECIDED + " GROUP BY 1, 2, 3"
 RECOUNT_AGENTS = """
 INSERT INTO sla_rollup_agent (day, assignee_id, response_met, response_decided, resolution_met,
                               resolution_decided)
-SELECT d.day, sr.assignee_id,""" + _DECIDED + " GROUP BY 1, 2"
+SELECT d.day, m.assignee_id,""" + _DECIDED + " GROUP BY 1, 2"
 RECOUNT_BREACHES = """
 INSERT INTO sla_rollup_breach (day, category, priority, response_breaches, resolution_breaches)
-SELECT b.day, sr.category, sr.priority, count(*) FILTER (WHERE b.target = 'response'),
+SELECT b.day, b.category, b.priority, count(*) FILTER (WHERE b.target = 'response'),
        count(*) FILTER (WHERE b.target = 'resolution')
-  FROM (SELECT m.request_id, d.day, 'response' AS target
+  FROM (SELECT m.category, m.priority, d.day, 'response' AS target
           FROM unnest(CAST(:days AS date[])) AS d(day)
           JOIN sla_metric m ON m.response_breached_at >= d.day AT TIME ZONE 'UTC'
                            AND m.response_breached_at < (d.day + 1) AT TIME ZONE 'UTC'
         UNION ALL
-        SELECT m.request_id, d.day, 'resolution'
+        SELECT m.category, m.priority, d.day, 'resolution'
           FROM unnest(CAST(:days AS date[])) AS d(day)
           JOIN sla_metric m ON m.resolution_breached_at >= d.day AT TIME ZONE 'UTC'
                            AND m.resolution_breached_at < (d.day + 1) AT TIME ZONE 'UTC') b
-  JOIN service_request sr ON sr.id = b.request_id
  GROUP BY 1, 2, 3
 """
 
@@ -138,15 +136,14 @@ def target_rows(since: datetime, now: datetime | None = None, by: str = "class")
     now = now or utcnow()
     first_whole, last_whole, ranges = _window(since, now)
     model = SlaRollupAgent if by == "agent" else SlaRollupTarget
-    m, sr = SlaMetric, ServiceRequest
-    keys = [sr.assignee_id] if by == "agent" else [sr.category, sr.priority]
+    m = SlaMetric
+    keys = [m.assignee_id] if by == "agent" else [m.category, m.priority]
     rolled = select(model.day, *[getattr(model, k.key) for k in keys], model.response_met, model.response_decided,
                     model.resolution_met, model.resolution_decided).where(_clean(model, first_whole, last_whole))
     day = func.date(func.timezone("UTC", m.created_at))
     live = (select(day, *keys,
                    func.count().filter(m.response_sla_met.is_(True)), func.count(m.response_sla_met),
                    func.count().filter(m.resolution_sla_met.is_(True)), func.count(m.resolution_sla_met))
-            .join(sr, sr.id == m.request_id)
             .where(or_(m.response_sla_met.is_not(None), m.resolution_sla_met.is_not(None)))
             .group_by(day, *keys))
     return union_all(rolled, *_live(live, m.created_at, ranges, now))
@@ -159,14 +156,13 @@ def breach_rows(since: datetime, now: datetime | None = None) -> Select:
     b = SlaRollupBreach
     rolled = select(b.day, b.category, b.priority, b.response_breaches, b.resolution_breaches).where(
         _clean(b, first_whole, last_whole))
-    m, sr = SlaMetric, ServiceRequest
+    m = SlaMetric
     parts = [rolled]
     for target, column in (("response", m.response_breached_at), ("resolution", m.resolution_breached_at)):
         day = func.date(func.timezone("UTC", column))
         parts += _live(
-            select(day, sr.category, sr.priority,
+            select(day, m.category, m.priority,
                    func.count() if target == "response" else literal(0),
                    func.count() if target == "resolution" else literal(0))
-            .join(sr, sr.id == m.request_id)
-            .group_by(day, sr.category, sr.priority), column, ranges, now)
+            .group_by(day, m.category, m.priority), column, ranges, now)
     return union_all(*parts)
