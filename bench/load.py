@@ -153,10 +153,10 @@ def prepare_database(database_url: str, redis_url: str, accounts_needed: int) ->
         from portal.extensions import db
         from portal.services import sla_rollup
 
-        # What the scheduler's refresh-sla-rollup does every 5 minutes: recount the days earlier
-        # runs' changes touched, so the SLA figures start from the state production keeps them in.
-        recounted = sla_rollup.refresh()
-        log(f"SLA rollups refreshed: {recounted}")
+        # What the scheduler's refresh-sla-rollup does every 5 minutes: fold the rows earlier runs'
+        # changes added, so the SLA figures start from the state production keeps them in.
+        folded = sla_rollup.fold()
+        log(f"SLA rollups folded: {folded}")
 
         db.session.remove()
         db.engine.dispose()

@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", help="pages whose name contains this text")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="print cProfile's top N functions (cumulative) per page")
+    parser.add_argument("--cprofile-filter", metavar="REGEX",
+                        help="only functions whose file:line(name) matches, e.g. 'portal/|templates/'")
     parser.add_argument("--statements", metavar="TEXT",
                         help="print the statements of one call of the pages whose name contains TEXT")
     return parser.parse_args(argv)
@@ -216,7 +218,8 @@ def run(args: argparse.Namespace) -> None:
                      statistics.median(wall), len(response.get_data())))
         if profiler:
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.cprofile)
+            stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+            stats.print_stats(args.cprofile_filter or "", args.cprofile)
             print(f"\n## cProfile of {name}, {args.calls} calls\n{out.getvalue()}")
     width = max(len(r[0]) for r in rows)
     print(f"\n{'page':<{width}}  stmts  cpu ms  sql ms  wall ms  bytes")

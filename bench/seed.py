@@ -604,22 +604,16 @@ def seed(database_url: str, args: argparse.Namespace, now: datetime) -> dict[str
 
 
 def count_rollups(database_url: str) -> None:
-    """Fill the SLA report rollups from every clock (what the refresh job does for dirty days)."""
-    import sqlalchemy
-
-    from portal import sqlalchemy_url
+    """Fill the SLA report rollups from every clock (their triggers were off for the COPY)."""
     from portal.services import sla_rollup
 
-    engine = sqlalchemy.create_engine(sqlalchemy_url(database_url))
+    conn = connect(database_url)
     try:
-        with engine.begin() as conn:
-            days = [row[0] for row in conn.execute(sqlalchemy.text(sla_rollup.ALL_DAYS))]
-            conn.execute(sqlalchemy.text("DELETE FROM sla_rollup_target; DELETE FROM sla_rollup_agent; "
-                                         "DELETE FROM sla_rollup_breach; DELETE FROM sla_rollup_dirty"))
-            for recount in (sla_rollup.RECOUNT_TARGETS, sla_rollup.RECOUNT_AGENTS, sla_rollup.RECOUNT_BREACHES):
-                conn.execute(sqlalchemy.text(recount), {"days": days})
+        with conn.cursor() as cur:
+            cur.execute(sla_rollup.RECOUNT_ALL)
+        conn.commit()
     finally:
-        engine.dispose()
+        conn.close()
 
 
 def seeded_meta(database_url: str) -> dict[str, Any] | None:

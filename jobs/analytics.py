@@ -42,10 +42,11 @@ def calculate_trends(days: int | None = None) -> dict:
 
 
 def refresh_sla_rollup() -> dict:
-    """Recount the SLA report rollups' dirty days (every 5 minutes; reports are exact meanwhile)."""
+    """Fold the SLA report rollups' rows of each day into one per key (every 5 minutes; reports are
+    exact whether it runs or not: it keeps the tables small)."""
     from portal.services import sla_rollup
 
     with app_context():
-        summary = sla_rollup.refresh()
+        summary = sla_rollup.fold()
     record_meta(**summary)
     return summary

@@ -116,7 +116,7 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
     ScheduledJob("calculate-trends", "7 * * * *", "jobs.analytics.calculate_trends",
                  "Recount the last days of the daily trend table the reports read"),
     ScheduledJob("refresh-sla-rollup", "*/5 * * * *", "jobs.analytics.refresh_sla_rollup",
-                 "Recount the days a change touched in the SLA report rollups (reports stay exact meanwhile)"),
+                 "Fold each day's rows of the SLA report rollups into one per key (reports stay exact meanwhile)"),
     ScheduledJob("fold-request-tally", "* * * * *", "jobs.maintenance.fold_request_tally",
                  "Sum the request tally's rows per combination into one (the list totals stay exact meanwhile)"),
     ScheduledJob("purge-expired-exports", "23 4 * * *", "jobs.exports.purge_expired_exports",

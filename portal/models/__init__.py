@@ -17,7 +17,6 @@ from portal.models.sla import (
     SlaMetric,
     SlaRollupAgent,
     SlaRollupBreach,
-    SlaRollupDirty,
     SlaRollupTarget,
 )
 from portal.models.user import ApiToken, RecoveryCode, User
@@ -28,5 +27,5 @@ __all__ = [
     "Export", "Holiday",
     "Notification", "NotificationSetting", "OutboxMessage", "RecoveryCode", "RequestTally", "SavedView",
     "ServiceRequest", "SlaDefinition", "SlaEvent", "SlaExemption", "SlaMetric",
-    "SlaRollupAgent", "SlaRollupBreach", "SlaRollupDirty", "SlaRollupTarget", "TrendDaily", "User", "UserSession",
+    "SlaRollupAgent", "SlaRollupBreach", "SlaRollupTarget", "TrendDaily", "User", "UserSession",
 ]

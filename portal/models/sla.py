@@ -261,8 +261,8 @@ class SlaExemption(db.Model):
 class SlaRollupTarget(db.Model):
     """Targets decided and met, per UTC day a clock started, category and priority.
 
-    Kept by portal.services.sla_rollup; the days a change touched are in SlaRollupDirty until
-    recounted (database triggers write them, migration 0013), and reports count those live.
+    A sum of rows: a database trigger on sla_metric inserts each change's difference (migration
+    0024) and portal.services.sla_rollup.fold() folds them into one row per day and key.
     """
 
     __tablename__ = "sla_rollup_target"
@@ -305,13 +305,3 @@ class SlaRollupBreach(db.Model):
     priority: Mapped[str] = mapped_column(String(20), nullable=False)
     response_breaches: Mapped[int] = mapped_column(Integer, nullable=False)
     resolution_breaches: Mapped[int] = mapped_column(Integer, nullable=False)
-
-
-class SlaRollupDirty(db.Model):
-    """A day whose rollup rows a change made stale (written by triggers, removed by the recount)."""
-
-    __tablename__ = "sla_rollup_dirty"
-    __table_args__ = (Index("ix_sla_rollup_dirty_day", "day"),)
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    day: Mapped[date] = mapped_column(Date, nullable=False)

@@ -1,12 +1,14 @@
 """SLA report rollups: per-day counts of targets met and breaches, exact at every moment.
 
-`sla_rollup_target` (by the day a clock started) and `sla_rollup_breach` (by the day a breach was
-recorded) hold the counts of "clean" days. Database triggers (migration 0013) write the day of
-every change that moves a count into `sla_rollup_dirty`, in the change's own transaction, so a
-report takes the rollup rows of clean days and counts live only what is not in them: the dirty
-days, the part-day at the start of its window and today. `refresh()` (the `refresh-sla-rollup`
-job, every few minutes) recounts the dirty days and clears them. Counts group by the clock's own
-copies of its request's category, priority and assignee (migration 0023): no join to the requests.
+`sla_rollup_target` (by the day a clock started, category and priority), `sla_rollup_agent` (by
+that day and assignee) and `sla_rollup_breach` (by the day a breach was recorded) are sums of
+rows: a trigger on `sla_metric` (migration 0024) inserts, in the change's own transaction, a row
+with the difference each change makes (a target decided, a breach recorded, a clock added or
+removed, a request recategorised, reprioritised or reassigned, which moves its clock's copies).
+Rows are only inserted, so concurrent changes never wait on each other here. A report sums the
+rows of its window's whole days, today included, and counts live only the part-day its window
+starts with. `fold()` (the `refresh-sla-rollup` job, every 5 minutes) folds each day's rows into
+one per key, so the tables stay one row per day and key plus the last minutes' changes.
 """
 
 from __future__ import annotations
@@ -14,82 +16,86 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, or_, select, text, union_all
+from sqlalchemy import Select, func, literal, or_, select, text, union_all
 
 from portal.extensions import db
-from portal.models import (
-    SlaMetric,
-    SlaRollupAgent,
-    SlaRollupBreach,
-    SlaRollupDirty,
-    SlaRollupTarget,
-)
+from portal.models import SlaMetric, SlaRollupAgent, SlaRollupBreach, SlaRollupTarget
 from portal.models._time import utcnow
 
-REFRESH_LOCK = 0x5E1A_0011  # pg_try_advisory_xact_lock key: one recount at a time
-DAYS_PER_STATEMENT = 31
-# Every day that has a clock or a breach: to recount all of it (bench/seed.py after a bulk load).
-ALL_DAYS = """
-SELECT (created_at AT TIME ZONE 'UTC')::date FROM sla_metric
- UNION SELECT (response_breached_at AT TIME ZONE 'UTC')::date FROM sla_metric WHERE response_breached_at IS NOT NULL
- UNION SELECT (resolution_breached_at AT TIME ZONE 'UTC')::date FROM sla_metric WHERE resolution_breached_at IS NOT NULL
-"""
+FOLD_LOCK = 0x5E1A_0011  # pg_try_advisory_xact_lock key: one fold at a time
+# A report's `now` this close to the present counts its whole last day from the rollups.
+PRESENT = timedelta(minutes=1)
 
-_DECIDED = """
-       count(*) FILTER (WHERE m.response_sla_met), count(m.response_sla_met),
-       count(*) FILTER (WHERE m.resolution_sla_met), count(m.resolution_sla_met)
-  FROM unnest(CAST(:days AS date[])) AS d(day)
-  JOIN sla_metric m ON m.created_at >= d.day AT TIME ZONE 'UTC'
-                   AND m.created_at < (d.day + 1) AT TIME ZONE 'UTC'
- WHERE m.response_sla_met IS NOT NULL OR m.resolution_sla_met IS NOT NULL
-"""
-RECOUNT_TARGETS = """
+# Every rollup recounted from the clocks (bench/seed.py after a bulk load with the triggers off;
+# migration 0024 does the same).
+RECOUNT_ALL = """
+DELETE FROM sla_rollup_target;
+DELETE FROM sla_rollup_agent;
+DELETE FROM sla_rollup_breach;
 INSERT INTO sla_rollup_target (day, category, priority, response_met, response_decided,
                                resolution_met, resolution_decided)
-SELECT d.day, m.category, m.priority,""" + _DECIDED + " GROUP BY 1, 2, 3"
-RECOUNT_AGENTS = """
-INSERT INTO sla_rollup_agent (day, assignee_id, response_met, response_decided, resolution_met,
-                              resolution_decided)
-SELECT d.day, m.assignee_id,""" + _DECIDED + " GROUP BY 1, 2"
-RECOUNT_BREACHES = """
+SELECT (created_at AT TIME ZONE 'UTC')::date, category, priority,
+       count(*) FILTER (WHERE response_sla_met), count(response_sla_met),
+       count(*) FILTER (WHERE resolution_sla_met), count(resolution_sla_met)
+  FROM sla_metric
+ WHERE response_sla_met IS NOT NULL OR resolution_sla_met IS NOT NULL
+ GROUP BY 1, 2, 3;
+INSERT INTO sla_rollup_agent (day, assignee_id, response_met, response_decided, resolution_met, resolution_decided)
+SELECT (created_at AT TIME ZONE 'UTC')::date, assignee_id,
+       count(*) FILTER (WHERE response_sla_met), count(response_sla_met),
+       count(*) FILTER (WHERE resolution_sla_met), count(resolution_sla_met)
+  FROM sla_metric
+ WHERE response_sla_met IS NOT NULL OR resolution_sla_met IS NOT NULL
+ GROUP BY 1, 2;
 INSERT INTO sla_rollup_breach (day, category, priority, response_breaches, resolution_breaches)
-SELECT b.day, b.category, b.priority, count(*) FILTER (WHERE b.target = 'response'),
-       count(*) FILTER (WHERE b.target = 'resolution')
-  FROM (SELECT m.category, m.priority, d.day, 'response' AS target
-          FROM unnest(CAST(:days AS date[])) AS d(day)
-          JOIN sla_metric m ON m.response_breached_at >= d.day AT TIME ZONE 'UTC'
-                           AND m.response_breached_at < (d.day + 1) AT TIME ZONE 'UTC'
+SELECT day, category, priority, count(*) FILTER (WHERE target = 'response'),
+       count(*) FILTER (WHERE target = 'resolution')
+  FROM (SELECT (response_breached_at AT TIME ZONE 'UTC')::date AS day, category, priority, 'response' AS target
+          FROM sla_metric WHERE response_breached_at IS NOT NULL
         UNION ALL
-        SELECT m.category, m.priority, d.day, 'resolution'
-          FROM unnest(CAST(:days AS date[])) AS d(day)
-          JOIN sla_metric m ON m.resolution_breached_at >= d.day AT TIME ZONE 'UTC'
-                           AND m.resolution_breached_at < (d.day + 1) AT TIME ZONE 'UTC') b
- GROUP BY 1, 2, 3
+        SELECT (resolution_breached_at AT TIME ZONE 'UTC')::date, category, priority, 'resolution'
+          FROM sla_metric WHERE resolution_breached_at IS NOT NULL) b
+ GROUP BY 1, 2, 3;
 """
 
 
-def refresh() -> dict[str, Any]:
-    """Recount every dirty day and clear it; skipped while another recount runs.
+def _fold_sql(table: str, keys: tuple[str, ...], counts: tuple[str, ...]) -> str:
+    """Replace the rows of every (day, key) that has more than one by their sum, in one statement:
+    rows a concurrent change inserts meanwhile are not in its snapshot and stay as they are."""
+    match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM k.{k}" for k in ("day", *keys))
+    columns = ", ".join(("day", *keys))
+    sums = ", ".join(f"sum({c})" for c in counts)
+    return f"""
+WITH gone AS (
+    DELETE FROM {table} t
+     USING (SELECT {columns} FROM {table} GROUP BY {columns} HAVING count(*) > 1) k
+     WHERE {match}
+    RETURNING t.*)
+INSERT INTO {table} ({columns}, {", ".join(counts)})
+SELECT {columns}, {sums} FROM gone GROUP BY {columns}
+HAVING {" OR ".join(f"sum({c}) <> 0" for c in counts)}"""
 
-    REPEATABLE READ: the recount and the clearing see one snapshot, so a change committed while
-    it runs leaves its dirty row behind for the next recount instead of being lost.
-    """
+
+_DECIDED = ("response_met", "response_decided", "resolution_met", "resolution_decided")
+FOLDS = {
+    "sla_rollup_target": _fold_sql("sla_rollup_target", ("category", "priority"), _DECIDED),
+    "sla_rollup_agent": _fold_sql("sla_rollup_agent", ("assignee_id",), _DECIDED),
+    "sla_rollup_breach": _fold_sql("sla_rollup_breach", ("category", "priority"),
+                                   ("response_breaches", "resolution_breaches")),
+}
+
+
+def fold() -> dict[str, Any]:
+    """Fold each day's rows into one per key; skipped while another fold runs. Sums are unchanged,
+    so reports read the same figures before, during and after it."""
     session = db.session
     session.rollback()
-    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REFRESH_LOCK}):
+    if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": FOLD_LOCK}):
         session.rollback()
-        return {"skipped": True, "days": 0}
-    days = sorted(session.scalars(select(SlaRollupDirty.day).distinct()))
-    for start in range(0, len(days), DAYS_PER_STATEMENT):
-        batch = days[start:start + DAYS_PER_STATEMENT]
-        for model, recount in ((SlaRollupTarget, RECOUNT_TARGETS), (SlaRollupAgent, RECOUNT_AGENTS),
-                               (SlaRollupBreach, RECOUNT_BREACHES)):
-            session.execute(model.__table__.delete().where(model.day.in_(batch)))
-            session.execute(text(recount), {"days": batch})
-    session.execute(SlaRollupDirty.__table__.delete().where(SlaRollupDirty.day.in_(days)))
+        return {"skipped": True, "rows": 0}
+    folded = sum(session.execute(text(sql)).rowcount or 0 for sql in FOLDS.values())
     session.commit()
-    return {"skipped": False, "days": len(days)}
+    return {"skipped": False, "rows": folded}
 
 
 # ---------------------------------------------------------------- reading a window
@@ -99,27 +105,27 @@ def _midnight(day: date) -> datetime:
 
 
 def _window(since: datetime, now: datetime) -> tuple[date, date, list[tuple[datetime, datetime]]]:
-    """(first and last day the rollup may answer for, the time ranges to count live) of [since, now]."""
+    """(first and last day the rollups answer for, the time ranges to count live) of [since, now]:
+    the part-day the window starts with, and the last day when `now` is not the present (a report
+    of an earlier moment: its day's rollup rows may hold later changes)."""
     since, now = since.astimezone(UTC), now.astimezone(UTC)
     first_whole = since.date() if since == _midnight(since.date()) else since.date() + timedelta(days=1)
-    today = now.date()
-    last_whole = today - timedelta(days=1)
-    dirty = sorted(db.session.scalars(select(SlaRollupDirty.day).distinct().where(
-        SlaRollupDirty.day >= first_whole, SlaRollupDirty.day <= last_whole)))
-    ranges = [(since, min(_midnight(first_whole), now)), (max(_midnight(today), since), now)]
-    ranges += [(_midnight(d), _midnight(d + timedelta(days=1))) for d in dirty]
+    present = now >= utcnow() - PRESENT
+    last_whole = now.date() if present else now.date() - timedelta(days=1)
+    ranges = [(since, min(_midnight(first_whole), now))]
+    if not present:
+        ranges.append((max(_midnight(now.date()), since), now))
     merged: list[tuple[datetime, datetime]] = []
     for a, b in sorted((a, b) for a, b in ranges if a < b or b == now):
-        if merged and a <= merged[-1][1]:  # touching or overlapping: one range (yesterday dirty + today)
+        if merged and a <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
         else:
             merged.append((a, b))
     return first_whole, last_whole, merged
 
 
-def _clean(model, first_whole: date, last_whole: date) -> Any:
-    dirty = select(SlaRollupDirty.day).where(SlaRollupDirty.day == model.day)
-    return and_(model.day >= first_whole, model.day <= last_whole, ~dirty.exists())
+def _whole_days(model, first_whole: date, last_whole: date) -> Any:
+    return model.day.between(first_whole, last_whole)
 
 
 def _live(stmt: Select, column, ranges: list[tuple[datetime, datetime]], now: datetime) -> list[Select]:
@@ -131,15 +137,15 @@ def _live(stmt: Select, column, ranges: list[tuple[datetime, datetime]], now: da
 
 def target_rows(since: datetime, now: datetime | None = None, by: str = "class") -> Select:
     """Targets decided and met of the clocks started in [since, now], one row per day and
-    (category, priority) — or per day and assignee with by="agent": the rollup's clean days plus a
-    live count of the rest."""
+    (category, priority) — or per day and assignee with by="agent": the rollups' whole days plus a
+    live count of the rest (_window)."""
     now = now or utcnow()
     first_whole, last_whole, ranges = _window(since, now)
     model = SlaRollupAgent if by == "agent" else SlaRollupTarget
     m = SlaMetric
     keys = [m.assignee_id] if by == "agent" else [m.category, m.priority]
     rolled = select(model.day, *[getattr(model, k.key) for k in keys], model.response_met, model.response_decided,
-                    model.resolution_met, model.resolution_decided).where(_clean(model, first_whole, last_whole))
+                    model.resolution_met, model.resolution_decided).where(_whole_days(model, first_whole, last_whole))
     day = func.date(func.timezone("UTC", m.created_at))
     live = (select(day, *keys,
                    func.count().filter(m.response_sla_met.is_(True)), func.count(m.response_sla_met),
@@ -155,7 +161,7 @@ def breach_rows(since: datetime, now: datetime | None = None) -> Select:
     first_whole, last_whole, ranges = _window(since, now)
     b = SlaRollupBreach
     rolled = select(b.day, b.category, b.priority, b.response_breaches, b.resolution_breaches).where(
-        _clean(b, first_whole, last_whole))
+        _whole_days(b, first_whole, last_whole))
     m = SlaMetric
     parts = [rolled]
     for target, column in (("response", m.response_breached_at), ("resolution", m.resolution_breached_at)):

@@ -67,7 +67,7 @@ def _seed_history(factories) -> dict:
                  "breached": created + timedelta(hours=24), "id": req.id})
     db.session.commit()
     reports.calculate_trends(days=90)
-    sla_rollup.refresh()
+    sla_rollup.fold()
     return {"monday": this_monday - timedelta(weeks=5), "opened": 6, "resolved": 5}
 
 

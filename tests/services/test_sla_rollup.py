@@ -1,5 +1,5 @@
 """The SLA report rollups: the reports equal a count over every clock, before and after the
-recount, after changes of every kind, and while a recount races a change."""
+fold, after changes of every kind, while changes race each other and while a fold races a change."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from portal.extensions import db
-from portal.models import ServiceRequest, SlaMetric, SlaRollupDirty, User
+from portal.models import ServiceRequest, SlaMetric, SlaRollupAgent, SlaRollupBreach, SlaRollupTarget, User
 from portal.services import sla_reports, sla_rollup
 from tests import factories as make
+from tests.services.sla_helpers import make_definition
 
 NOW = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)
 CATEGORIES = ("hardware", "software", "network")
@@ -74,6 +75,8 @@ def _oracle(days: int) -> tuple[dict, dict]:
                 breaches[target] += 1
                 breaches["priority"][req.priority] += 1
                 breaches["category"][req.category] += 1
+    for name in ("category", "priority", "agent", "week"):  # the report has these even when empty
+        groups[name]
     report = {name: {k: tuple(v) for k, v in counts.items()} for name, counts in groups.items()}
     stats = {"response": breaches["response"], "resolution": breaches["resolution"],
              "priority": dict(breaches["priority"]), "category": dict(breaches["category"])}
@@ -101,17 +104,26 @@ def _assert_exact() -> None:
         assert _reported(days) == _oracle(days), days
 
 
-def _dirty_days() -> set:
-    return set(db.session.scalars(select(SlaRollupDirty.day)))
+def _rows() -> int:
+    return sum(db.session.scalar(select(func.count()).select_from(model))
+               for model in (SlaRollupTarget, SlaRollupAgent, SlaRollupBreach))
 
 
-def test_reports_equal_a_count_of_every_clock_before_and_after_the_recount(ctx):
+def _keys_with_several_rows() -> int:
+    return db.session.scalar(text(
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM sla_rollup_target GROUP BY day, category, priority "
+        "HAVING count(*) > 1) a) + (SELECT count(*) FROM (SELECT 1 FROM sla_rollup_agent GROUP BY day, "
+        "assignee_id HAVING count(*) > 1) b) + (SELECT count(*) FROM (SELECT 1 FROM sla_rollup_breach "
+        "GROUP BY day, category, priority HAVING count(*) > 1) c)"))
+
+
+def test_reports_equal_a_count_of_every_clock_before_and_after_the_fold(ctx):
     ids = _seed()
-    assert _dirty_days()  # the triggers logged every day a clock was added on
-    _assert_exact()       # all live
-    assert sla_rollup.refresh()["days"] > 0
-    assert _dirty_days() == set()
-    _assert_exact()       # all from the rollups (but today and the window's first part-day)
+    _assert_exact()       # each clock added its own rows
+    assert _keys_with_several_rows() > 0
+    assert sla_rollup.fold()["rows"] > 0
+    assert _keys_with_several_rows() == 0
+    _assert_exact()
 
     rng = random.Random(3)
     changed = rng.sample(ids, 40)
@@ -127,58 +139,135 @@ def test_reports_equal_a_count_of_every_clock_before_and_after_the_recount(ctx):
     for request_id in changed[25:30]:  # deleted (clocks and all)
         db.session.delete(db.session.get(ServiceRequest, request_id))
     db.session.commit()
-    assert _dirty_days()
-    _assert_exact()       # rollups for the clean days, live for the touched ones
-    sla_rollup.refresh()
+    _assert_exact()       # the folded rows plus the changes' differences
+    before = _rows()
+    sla_rollup.fold()
+    assert _rows() < before
     _assert_exact()
 
 
-def test_a_change_committed_during_a_recount_is_not_lost(app, ctx):
-    """The recount reads one snapshot and clears only the dirty rows it saw: a change committed
-    while it runs stays dirty and is counted (live now, by the next recount later)."""
+def test_a_change_that_moves_no_figure_adds_no_row(ctx):
+    ids = _seed(count=20, seed=5)
+    sla_rollup.fold()
+    before = _rows()
+    metric = db.session.scalar(select(SlaMetric).where(SlaMetric.request_id == ids[0]))
+    metric.paused_seconds = (metric.paused_seconds or 0) + 60   # not a figure of any report
+    req = db.session.get(ServiceRequest, ids[1])
+    req.title = "Renamed"
+    db.session.commit()
+    assert _rows() == before
+
+
+def test_the_reports_count_today_from_the_rollups_as_changes_land(ctx):
+    """With `now` the present, today's figures come from the rows the changes added, not live."""
+    make_definition("hardware", "high", 4, 24)
+    req = make.make_request(category="hardware", priority="high")
+    metric = db.session.scalar(select(SlaMetric).where(SlaMetric.request_id == req.id))
+    metric.response_sla_met = True
+    db.session.commit()
+    first = sla_reports.statistics(1)
+    metric.resolution_sla_met = False
+    metric.resolution_breached_at = datetime.now(UTC)
+    db.session.commit()
+    second = sla_reports.statistics(1)
+    assert (first["targets_met"], first["targets_decided"]) == (1, 1)
+    assert (second["targets_met"], second["targets_decided"], second["resolution_breaches"]) == (1, 2, 1)
+    assert second["breaches_by_priority"] == {"high": 1}
+
+
+def test_changes_racing_on_the_same_day_and_key_are_all_counted(app, ctx):
+    """Two transactions move figures of the same day, category and priority at once: neither
+    waits on the other's rollup rows (they only insert) and both differences count."""
+    _seed(count=30, seed=13)
+    sla_rollup.fold()
+    rows = db.session.execute(select(SlaMetric.request_id, SlaMetric.created_at, SlaMetric.category,
+                                     SlaMetric.priority)).all()
+    first = rows[0]
+    twin = next((r for r in rows[1:] if (r.created_at.date(), r.category, r.priority)
+                 == (first.created_at.date(), first.category, first.priority)), None)
+    if twin is None:  # make one: same day, category and priority
+        twin = rows[1]
+        db.session.execute(text("UPDATE service_request SET category = :c, priority = :p WHERE id = :id"),
+                           {"c": first.category, "p": first.priority, "id": twin.request_id})
+        db.session.execute(text("UPDATE sla_metric SET created_at = :t WHERE request_id = :id"),
+                           {"t": first.created_at, "id": twin.request_id})
+        db.session.commit()
+    a, b = db.engine.connect(), db.engine.connect()
+    try:
+        ta, tb = a.begin(), b.begin()
+        b.execute(text("SET LOCAL lock_timeout = '5s'"))  # waiting on a would fail here, not hang
+        for conn, request_id in ((a, first.request_id), (b, twin.request_id)):
+            conn.execute(text("UPDATE sla_metric SET response_sla_met = NOT coalesce(response_sla_met, false) "
+                              "WHERE request_id = :id"), {"id": request_id})
+        # b did not wait for a: both are open at once, then commit.
+        ta.commit()
+        tb.commit()
+    finally:
+        a.close()
+        b.close()
+    _assert_exact()
+
+
+def test_a_change_committed_during_a_fold_is_not_lost(app, ctx):
+    """The fold deletes and re-adds the rows its snapshot saw, in one statement: a change's rows
+    committed while it runs are not among them and stay."""
     ids = _seed(count=40, seed=11)
-    sla_rollup.refresh()
+    # A second (zero) row for a breach key, so the fold has that key to fold; hold its first row.
+    held = db.session.execute(text("SELECT id, day, category, priority FROM sla_rollup_breach "
+                                   "ORDER BY id LIMIT 1")).one()
+    db.session.execute(text("INSERT INTO sla_rollup_breach (day, category, priority, response_breaches, "
+                            "resolution_breaches) VALUES (:d, :c, :p, 0, 0)"),
+                       {"d": held.day, "c": held.category, "p": held.priority})
+    db.session.commit()
     blocker = db.engine.connect()
     blocker_txn = blocker.begin()
-    blocker.execute(text("LOCK TABLE sla_rollup_breach IN EXCLUSIVE MODE"))  # the recount will wait here
-    metric = db.session.scalar(select(SlaMetric).where(SlaMetric.request_id == ids[0]))
-    changed_day = metric.created_at.astimezone(UTC).date()
-    # The day is already dirty when the recount starts: it recounts it and clears the rows it saw.
-    db.session.execute(text("INSERT INTO sla_rollup_dirty (day) VALUES (:d)"), {"d": changed_day})
-    db.session.commit()
+    blocker.execute(text("SELECT 1 FROM sla_rollup_breach WHERE id = :id FOR UPDATE"), {"id": held.id})
     outcome: dict = {}
 
-    def recount() -> None:
+    def run_fold() -> None:
         with app.app_context():
-            outcome.update(sla_rollup.refresh())
+            outcome.update(sla_rollup.fold())
             db.session.remove()
 
-    worker = threading.Thread(target=recount)
+    worker = threading.Thread(target=run_fold)
     worker.start()
     try:
-        # Wait until the recount is blocked on the lock (its snapshot taken), then change a clock.
+        # Wait until the fold's DELETE waits for the held row (its snapshot taken), then change a clock.
         for _ in range(200):
             waiting = db.session.scalar(text(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'sla_rollup_breach'::regclass"))
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%DELETE FROM "
+                "sla_rollup_breach%'"))
             db.session.rollback()
             if waiting:
                 break
             threading.Event().wait(0.05)
         else:
-            pytest.fail("the recount never reached the rollup tables")
+            pytest.fail("the fold never waited on the breach rollup")
         metric = db.session.scalar(select(SlaMetric).where(SlaMetric.request_id == ids[0]))
         metric.resolution_sla_met = not metric.resolution_sla_met
+        metric.response_breached_at = NOW - timedelta(hours=1) if metric.response_breached_at is None else None
         db.session.commit()
     finally:
         blocker_txn.rollback()
         blocker.close()
         worker.join(timeout=30)
-    assert outcome == {"skipped": False, "days": 1}
-    assert _dirty_days() == {changed_day}  # the change's own mark is left for the next recount
+    assert outcome["skipped"] is False and outcome["rows"] > 0
     _assert_exact()
-    sla_rollup.refresh()
-    assert _dirty_days() == set()
+    sla_rollup.fold()
     _assert_exact()
+
+
+def test_a_second_fold_waits_its_turn(app, ctx):
+    _seed(count=10, seed=2)
+    holder = db.engine.connect()
+    txn = holder.begin()
+    holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": sla_rollup.FOLD_LOCK})
+    try:
+        assert sla_rollup.fold() == {"skipped": True, "rows": 0}
+    finally:
+        txn.rollback()
+        holder.close()
+    assert sla_rollup.fold()["skipped"] is False
 
 
 def test_the_recount_job_is_scheduled_on_the_analytics_queue():
