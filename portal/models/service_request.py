@@ -69,6 +69,10 @@ def _seek_indexes() -> tuple[Index, ...]:
         Index("ix_service_request_open_priority", "priority_rank", "created_at", "id", **open_only),
         Index("ix_service_request_open_status", *status_order, **open_only),
         Index("ix_service_request_open_counts", "status", "priority", "category", **open_only),
+        # The open work filtered by priority, category or assignee, oldest or newest first: open
+        # requests are the newest, and a whole-table filter index walks years of done ones first.
+        *(Index(f"ix_service_request_open_{name}_created", column, "created_at", "id", **open_only)
+          for name, column in (("priority", "priority"), ("category", "category"), ("assignee", "assignee_id"))),
         Index("ix_service_request_unassigned_created", "created_at", "id", **unassigned),
         Index("ix_service_request_unassigned_updated", "updated_at", "id", **unassigned),
         Index("ix_service_request_unassigned_priority", "priority_rank", "created_at", "id", **unassigned),

@@ -275,6 +275,17 @@ def test_list_requests_sort_status_follows_workflow_order(board, agent):
     assert [r.status for r in page.items] == ["open", "in_progress", "waiting_on_customer", "resolved", "closed"]
 
 
+@pytest.mark.parametrize(("status", "expected"), [
+    ("done", ["resolved", "closed"]),
+    ("active", ["open", "in_progress", "waiting_on_customer"]),
+])
+def test_a_status_group_sorted_by_status_lists_its_statuses_in_workflow_order(board, agent, status, expected):
+    """The group's ranks are said as a condition too (the sort's index then starts at the group's
+    first rank instead of walking every open request before the done ones)."""
+    page = svc.list_requests(agent, svc.RequestFilters(status=status, sort="status"))
+    assert [r.status for r in page.items] == expected
+
+
 def test_list_requests_q_matches_title_case_insensitively(factories, agent):
     hit = factories.make_request(title="Outlook keeps CRASHING", description="nothing useful")
     factories.make_request(title="Monitor flicker", description="nothing useful")
