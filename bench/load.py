@@ -24,7 +24,8 @@ sign in through the real /login form (CSRF token parsed from the page), mint an 
 (POST /api/v1/auth/token), and, after --warmup seconds (not counted), work for --duration seconds
 (default 60) with no think time (--wait adds some), choosing each action with the issue's weights:
 list with filters and sorts 40%, request page 25%, dashboard and breach polls 20%, create 5%, status
-change 5%, API 5%; then the same with one user (the admin) for the single-user figures.
+change 5%, API 5%; then the same with one user (the admin) for the single-user figures. Polls
+revalidate as a browser's cache does (If-None-Match with their last answer's ETag; 304 or 200).
 --only-users / --only-single runs one phase. The gunicorn master's and workers' memory is sampled
 throughout. Results: a table on stdout and a section of bench/RESULTS.md (replaced when re-run with
 the same size, phases and gunicorn settings).
@@ -503,6 +504,7 @@ class PortalUser(FastHttpUser):
         self.next_link: str | None = None
         self.own_ids: list[int] = []
         self.token = ""
+        self.etags: dict[tuple[str, str], str] = {}   # a poll's last ETag, as the browser's cache keeps it
         # APP_ENV=production marks the session cookie Secure; browsers send Secure cookies to
         # http://127.0.0.1 (a secure context) and so does this client.
         self.client.cookiejar.set_policy(DefaultCookiePolicy(secure_protocols=("https", "wss", "http")))
@@ -536,6 +538,18 @@ class PortalUser(FastHttpUser):
             found = CSRF_IN_BODY.search(resp.text or "")
             if found:
                 self.csrf = html.unescape(found.group(1))
+        return resp
+
+    def _poll(self, url: str, name: str, htmx_target: str):
+        """A 30-second poll as a browser sends it: revalidating the copy it kept (If-None-Match with the
+        last answer's ETag), so an unchanged one comes back a bodiless 304."""
+        headers = {"HX-Request": "true", "HX-Target": htmx_target, "HX-Current-URL": self.host + url}
+        kept = self.etags.get((url, htmx_target))
+        if kept:
+            headers["If-None-Match"] = kept
+        resp = self._request("GET", url, name, (200, 304), headers=headers)
+        if resp.status_code == 200 and resp.headers and resp.headers.get("ETag"):
+            self.etags[(url, htmx_target)] = resp.headers["ETag"]
         return resp
 
     def _api(self, url: str, name: str):
@@ -621,23 +635,23 @@ class PortalUser(FastHttpUser):
             if r < 0.1:
                 self._page("/dashboard", "poll: /dashboard (page)")
             elif r < 0.45:
-                self._page("/dashboard/summary", "poll: /dashboard/summary", "summary-cards")
+                self._poll("/dashboard/summary", "poll: /dashboard/summary", "summary-cards")
             elif r < 0.8:
-                self._page("/dashboard/breaches", "poll: /dashboard/breaches", "breach-widget")
+                self._poll("/dashboard/breaches", "poll: /dashboard/breaches", "breach-widget")
             elif r < 0.95:
-                self._page("/sla/breaches", "poll: /sla/breaches (poll)", "breach-table")
+                self._poll("/sla/breaches", "poll: /sla/breaches (poll)", "breach-table")
             else:
                 self._page("/sla/breaches", "poll: /sla/breaches (page)")
         elif self.role == "manager":
             if r < 0.75:
-                self._page("/sla/breaches", "poll: /sla/breaches (poll)", "breach-table")
+                self._poll("/sla/breaches", "poll: /sla/breaches (poll)", "breach-table")
             elif r < 0.9:
                 self._page("/sla/breaches", "poll: /sla/breaches (page)")
             else:
                 days = self.rng.choice((7, 90, 365))
                 self._page(f"/sla/breaches?days={days}", "poll: /sla/breaches?days=7|90|365 (page)")
         else:
-            self._page(f"/requests/{self.rng.choice(Plan.open_ids)}/sla", "poll: request SLA targets (poll)",
+            self._poll(f"/requests/{self.rng.choice(Plan.open_ids)}/sla", "poll: request SLA targets (poll)",
                        "sla-targets")
 
     @task(MIX["create"])

@@ -14,8 +14,8 @@ that database only), and calls each page of load.py's mix through Flask's test c
 times after one untimed call. Per page it prints the medians of the process's CPU time (Python:
 the portal, SQLAlchemy, Jinja2, psycopg2's client side), the wall time, the number of SQL
 statements (SQLAlchemy cursor events; COMMIT/ROLLBACK are not statements) and their summed wall
-time (PostgreSQL's work plus the round trips). The status-change row posts to open requests: the run
-changes the bench data, as load.py does.
+time (PostgreSQL's work plus the round trips). With --revalidate the polls send their previous
+answer's ETag, as a browser does (an unchanged poll is then a 304).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="print cProfile's top N functions (cumulative) per page")
     parser.add_argument("--cprofile-filter", metavar="REGEX",
                         help="only functions whose file:line(name) matches, e.g. 'portal/|templates/'")
+    parser.add_argument("--revalidate", action="store_true",
+                        help="polls send the ETag of their previous answer (If-None-Match), as a browser does")
     parser.add_argument("--statements", metavar="TEXT",
                         help="print the statements of one call of the pages whose name contains TEXT")
     return parser.parse_args(argv)
@@ -192,8 +194,11 @@ def run(args: argparse.Namespace) -> None:
             headers = {"Accept": "application/json", "Authorization": f"Bearer {client.api_token}"}
         profiler = cProfile.Profile() if args.cprofile else None
         cpu, wall, counts, sql = [], [], [], []
+        etag = None
         for i in range(args.calls + 1):
             address = url(i) if callable(url) else url
+            if args.revalidate and target and etag:
+                headers["If-None-Match"] = etag
             statements.clear()
             c0, w0 = time.process_time(), time.perf_counter()
             if profiler and i:
@@ -204,6 +209,7 @@ def run(args: argparse.Namespace) -> None:
             c1, w1 = time.process_time(), time.perf_counter()
             if response.status_code not in (200, 304):
                 sys.exit(f"{name}: {address} answered {response.status_code}")
+            etag = response.headers.get("ETag") or etag
             if i == 0:
                 if args.statements and args.statements in name:
                     print(f"\n## statements of {name} ({address})")
@@ -215,16 +221,16 @@ def run(args: argparse.Namespace) -> None:
             counts.append(len(statements))
             sql.append(sum(s for _, s in statements) * 1000)
         rows.append((name, statistics.median(counts), statistics.median(cpu), statistics.median(sql),
-                     statistics.median(wall), len(response.get_data())))
+                     statistics.median(wall), response.status_code, len(response.get_data())))
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
             stats.print_stats(args.cprofile_filter or "", args.cprofile)
             print(f"\n## cProfile of {name}, {args.calls} calls\n{out.getvalue()}")
     width = max(len(r[0]) for r in rows)
-    print(f"\n{'page':<{width}}  stmts  cpu ms  sql ms  wall ms  bytes")
-    for name, count, c, s, w, size in rows:
-        print(f"{name:<{width}}  {count:5.0f}  {c:6.1f}  {s:6.1f}  {w:7.1f}  {size:,}")
+    print(f"\n{'page':<{width}}  stmts  cpu ms  sql ms  wall ms  last  bytes")
+    for name, count, c, s, w, status, size in rows:
+        print(f"{name:<{width}}  {count:5.0f}  {c:6.1f}  {s:6.1f}  {w:7.1f}  {status:4}  {size:,}")
 
 
 def main(argv: list[str] | None = None) -> None:

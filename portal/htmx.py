@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Response, flash, make_response, redirect, render_template, request
+from flask import Response, current_app, flash, make_response, redirect, render_template, request
 from flask_login import current_user
 from markupsafe import escape
 
@@ -136,23 +137,58 @@ def poll_etag(response: Response) -> str:
     return digest.hexdigest()
 
 
-def revalidated_poll(view: Callable) -> Callable:
+# A stamped poll's ETag also names the five minutes it was made in: what moves with time alone (the
+# order of a late-answered request against running ones, an exemption's end, a renamed person) is
+# at most that old. The countdowns in the kept body tick in the browser (static/js/portal.js).
+STAMP_PERIOD_SECONDS = 300
+
+
+def stamp_etag(stamp: str) -> str:
+    """A weak ETag for a stamped poll: the user, the URL and target it answers, the stamp, the period."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (getattr(current_user, "id", None) or "-", request.full_path, request.headers.get("HX-Target", ""),
+                 stamp, int(time.time() // STAMP_PERIOD_SECONDS)):
+        digest.update(f"{part}\n".encode())
+    return digest.hexdigest()
+
+
+def _kept(response: Response, etag: str) -> Response:
+    response.set_etag(etag, weak=True)
+    response.headers["Cache-Control"] = POLL_CACHE_CONTROL
+    response.vary.update(("HX-Request", "Cookie"))
+    return response
+
+
+def revalidated_poll(view: Callable | None = None, *, stamp: Callable[..., str | None] | None = None):
     """Decorate a route that HTMX polls: its partial gets an ETag and a matching If-None-Match a 304.
 
     Only partials answered 200 to htmx GETs are touched: a full page at the same URL (a plain visit,
     or htmx asking for it, e.g. for another target or a history restore) and anything with a CSRF
     token in it stay no-store. The browser's own cache sends If-None-Match and turns the 304 back
     into the body it kept, so htmx sees the usual 200 and the poll code needs nothing.
-    """
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        response = make_response(view(*args, **kwargs))
-        if request.method != "GET" or not is_htmx() or response.status_code != 200 or response.is_streamed \
-                or not _keepable(response.get_data()):
-            return response
-        response.set_etag(poll_etag(response), weak=True)
-        response.headers["Cache-Control"] = POLL_CACHE_CONTROL
-        response.vary.update(("HX-Request", "Cookie"))
-        return response.make_conditional(request)
 
-    return wrapper
+    With `stamp` (called with the view's arguments; a string that changes whenever what the partial
+    shows changes, or None where it cannot tell) the stamp is read before the view and a matching
+    If-None-Match is answered 304 without running it: an unchanged poll costs the stamp's one read.
+    Read first, a change committed between it and the view's reads only makes the next poll redo
+    the work. Without a stamp the ETag is a hash of the rendered body (exact, but the work is done).
+    """
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            etag = None
+            if stamp is not None and request.method == "GET" and is_htmx():
+                found = stamp(*args, **kwargs)
+                if found is not None:
+                    etag = stamp_etag(found)
+                    if request.if_none_match.contains_weak(etag):
+                        return _kept(current_app.response_class(status=304), etag)
+            response = make_response(view(*args, **kwargs))
+            if request.method != "GET" or not is_htmx() or response.status_code != 200 or response.is_streamed \
+                    or not _keepable(response.get_data()):
+                return response
+            return _kept(response, etag or poll_etag(response)).make_conditional(request)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate

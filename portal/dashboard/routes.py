@@ -43,9 +43,13 @@ def summary_cards():
     return render_template("dashboard/_summary.html", summary=sla_reports.dashboard_summary())
 
 
+def _widget_stamp() -> str:
+    return sla_reports.breach_list_stamp(sla_reports.BreachFilters())
+
+
 @bp.get("/dashboard/breaches")
 @permission_required("dashboard.read")
-@revalidated_poll
+@revalidated_poll(stamp=_widget_stamp)
 def breach_widget():
     """The breach widget partial."""
     return render_template("dashboard/_breaches.html", breaches=_widget_page(), now=utcnow())

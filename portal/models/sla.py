@@ -120,15 +120,18 @@ class SlaMetric(db.Model):
         CheckConstraint(f"breach_type IS NULL OR breach_type IN ({sql_in(('response', 'resolution', 'both'))})",
                         name="breach_type"),
         Index("idx_sla_metric_breached_created", "is_breached", "created_at"),
-        Index("ix_sla_metric_breach_list", "request_id", postgresql_where=text(BREACH_LIST_SQL)),
+        # Each index over the listed clocks carries change_seq: the breach polls' stamp reads them alone.
+        Index("ix_sla_metric_breach_list", "request_id", postgresql_where=text(BREACH_LIST_SQL),
+              postgresql_include=["change_seq"]),
         # The agents' breach view (theirs or unassigned), the assignee filter and the dashboard's
         # breached / at-risk counts (index-only), over the listed clocks.
-        Index("ix_sla_metric_breach_assignee", "assignee_id", "is_breached", postgresql_where=text(BREACH_LIST_SQL)),
-        # The list's order (breached first, most overdue first) read from the index alone.
+        Index("ix_sla_metric_breach_assignee", "assignee_id", "is_breached", postgresql_where=text(BREACH_LIST_SQL),
+              postgresql_include=["change_seq"]),
+        # The list's order (breached first, most overdue first) and its polls' stamp read from the index alone.
         Index("ix_sla_metric_breach_order", "is_breached", "request_id", postgresql_where=text(BREACH_LIST_SQL),
               postgresql_include=["response_due_at", "resolution_due_at", "response_breached_at",
                                   "resolution_breached_at", "responded_at", "resolved_at", "assignee_id",
-                                  "priority", "category"]),
+                                  "priority", "category", "change_seq"]),
         Index("ix_sla_metric_created_at", "created_at"),
         # The breach and at-risk checks: only clocks still running and not yet flagged are indexed.
         Index("ix_sla_metric_response_due_open", "response_due_at",
@@ -184,6 +187,10 @@ class SlaMetric(db.Model):
                                           server_onupdate=FetchedValue())
     assignee_id: Mapped[int | None] = mapped_column(Integer, server_default=FetchedValue(),
                                                     server_onupdate=FetchedValue())
+    # A new number from a sequence at every write to the clock, its exemptions or its request's
+    # title (migration 0026's triggers): the breach polls' stamp (sla_reports.breach_list_stamp).
+    change_seq: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue(),
+                                                   server_onupdate=FetchedValue())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, tuple_
+from sqlalchemy import BigInteger, Select, and_, case, cast, func, literal, or_, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from portal.domain import sla_rules
@@ -145,6 +145,21 @@ class BreachRow:
     hours_left: float | None    # for at-risk rows: time to the next due
     # Staff only: an exemption active now over the row's breach (sla_rules.breach_exemption).
     exemption: sla_rules.BreachExemption | None = None
+    # When the time shown keeps running, from when (the page ticks it, static/js/portal.js): the due
+    # time of the most overdue running breached target, or for an at-risk row its next due time.
+    overdue_from: datetime | None = None
+    due_at: datetime | None = None
+
+
+def _running_overdue_from(metric: SlaMetric, hours_over: float, now: datetime) -> datetime | None:
+    """The due time the row's overdue hours run from, when they keep running (a breached target
+    still open); None when the largest overdue is a late response already given (it stays put)."""
+    running = [due for due, breached, done in (
+        (metric.response_due_at, metric.response_breached_at, metric.responded_at),
+        (metric.resolution_due_at, metric.resolution_breached_at, metric.resolved_at)) if due and breached and not done]
+    if not running or (now - min(running)).total_seconds() / 3600 < hours_over - 0.01:
+        return None
+    return min(running)
 
 
 def _at_risk() -> Any:
@@ -200,6 +215,49 @@ def _page_exemptions(request_ids: list[int], now: datetime) -> dict[int, list[sl
     return spans
 
 
+def _listed_ids(f: BreachFilters, now: datetime) -> Select:
+    """The request ids of the listed clocks `f` keeps (the list's rows, unordered)."""
+    m = SlaMetric
+    # Priority, category and assignee are the clock's own copies (migration 0023): the listed
+    # clocks are filtered without joining every matching request; only dates join the requests.
+    by_clock = []
+    if f.priority:
+        by_clock.append(m.priority == f.priority)
+    if f.category:
+        by_clock.append(m.category == f.category)
+    if f.assignee == "none":
+        by_clock.append(m.assignee_id.is_(None))
+    elif f.assignee:
+        by_clock.append(m.assignee_id == as_id(f.assignee))
+    if f.mine_or_unassigned is not None:
+        by_clock.append(or_(m.assignee_id == f.mine_or_unassigned, m.assignee_id.is_(None)))
+    by_request = []
+    if f.date_from:
+        by_request.append(ServiceRequest.created_at >= datetime.combine(f.date_from, datetime.min.time(), now.tzinfo))
+    if f.date_to and f.date_to < date.max:
+        by_request.append(ServiceRequest.created_at < datetime.combine(f.date_to + timedelta(days=1),
+                                                                       datetime.min.time(), now.tzinfo))
+    ids = select(m.request_id).where(listed_clocks(f.state), *by_clock)
+    if f.exempt == "hide":
+        ids = ids.where(_not_exempt_breach(now))
+    if by_request:
+        ids = ids.join(ServiceRequest, ServiceRequest.id == m.request_id).where(*by_request)
+    return ids
+
+
+def breach_list_stamp(f: BreachFilters, now: datetime | None = None) -> str:
+    """What the breach list with filters `f` shows, as a stamp that changes with it: how many clocks
+    it lists and a sum of hashes of their change numbers (migration 0026: every write to a clock,
+    its exemptions or its request's title takes a new one). A sum of one hash per row, not a
+    maximum: a change committing after a later-numbered one still moves it. Read from the breach
+    order index alone (it carries change_seq)."""
+    m = SlaMetric
+    token = func.hashint8extended(func.coalesce(m.change_seq, -cast(m.request_id, BigInteger)), 0)
+    rows = _listed_ids(f, now or utcnow()).add_columns(token.label("token")).subquery()
+    count, total = db.session.execute(select(func.count(), func.coalesce(func.sum(rows.c.token), 0))).one()
+    return f"{count}:{total}"
+
+
 def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: datetime | None = None) -> Page:
     """Open requests that have breached or are at risk, most overdue first.
 
@@ -221,32 +279,9 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
         case((and_(running_response, m.response_breached_at.is_(None)), m.response_due_at), else_=None),
         case((and_(running_resolution, m.resolution_breached_at.is_(None)), m.resolution_due_at), else_=None),
     )
-    # Priority, category and assignee are the clock's own copies (migration 0023): the listed
-    # clocks are filtered without joining every matching request; only dates join the requests.
-    by_clock = []
-    if f.priority:
-        by_clock.append(m.priority == f.priority)
-    if f.category:
-        by_clock.append(m.category == f.category)
-    if f.assignee == "none":
-        by_clock.append(m.assignee_id.is_(None))
-    elif f.assignee:
-        by_clock.append(m.assignee_id == as_id(f.assignee))
-    if f.mine_or_unassigned is not None:
-        by_clock.append(or_(m.assignee_id == f.mine_or_unassigned, m.assignee_id.is_(None)))
-    by_request = []
-    if f.date_from:
-        by_request.append(ServiceRequest.created_at >= datetime.combine(f.date_from, datetime.min.time(), now.tzinfo))
-    if f.date_to and f.date_to < date.max:
-        by_request.append(ServiceRequest.created_at < datetime.combine(f.date_to + timedelta(days=1),
-                                                                       datetime.min.time(), now.tzinfo))
     # The page is chosen among the clocks alone (a few thousand rows from the partial index, sorted
     # in memory) and only its rows are joined to their requests; request filters join first.
-    ids = select(m.request_id).where(listed_clocks(f.state), *by_clock)
-    if f.exempt == "hide":
-        ids = ids.where(_not_exempt_breach(now))
-    if by_request:
-        ids = ids.join(ServiceRequest, ServiceRequest.id == m.request_id).where(*by_request)
+    ids = _listed_ids(f, now)
     total = db.session.scalar(select(func.count()).select_from(ids.subquery())) or 0
     page = clamp_page(page, total, per_page)
     chosen = db.session.execute(
@@ -267,8 +302,9 @@ def breach_list(f: BreachFilters, page: int = 1, per_page: int = 25, now: dateti
         note = sla_rules.breach_exemption(
             {t: getattr(metric, f"{t}_breached_at") for t in sla_rules.TARGETS_ORDER}, exemptions[request_id], now
         ) if metric.is_breached else None
-        items.append(BreachRow(req, metric, "breached" if metric.is_breached else "at_risk",
-                               round(float(hours_over or 0), 2), left, note))
+        hours = round(float(hours_over or 0), 2)
+        items.append(BreachRow(req, metric, "breached" if metric.is_breached else "at_risk", hours, left, note,
+                               _running_overdue_from(metric, hours, now) if metric.is_breached else None, due))
     return Page(items, total, page, per_page)
 
 

@@ -23,18 +23,31 @@ TARGETS = "sla/_targets.html"
 TIMELINE = "requests/_timeline.html"
 
 
+def _breach_filters() -> sla_reports.BreachFilters:
+    """The page's filters; agents see only what is assigned to them or to nobody."""
+    filters = sla_reports.parse_breach_filters(request.args)
+    if not can(current_user, "sla.reports"):
+        filters.mine_or_unassigned = current_user.id
+    return filters
+
+
+def _breach_table_stamp() -> str | None:
+    """The 30-second poll's stamp (the table alone); the full page is never kept."""
+    if request.headers.get("HX-Target") != "breach-table":
+        return None
+    return sla_reports.breach_list_stamp(_breach_filters())
+
+
 @bp.get("/sla/breaches")
 @permission_required("sla.read")
-@revalidated_poll
+@revalidated_poll(stamp=_breach_table_stamp)
 def breaches():
     """Breached and at-risk requests, most overdue first; the table polls every 30 s.
 
     Managers and admins see every one and the compliance report; agents see, read only, those
     assigned to them or to nobody."""
-    filters = sla_reports.parse_breach_filters(request.args)
+    filters = _breach_filters()
     report = can(current_user, "sla.reports")
-    if not report:
-        filters.mine_or_unassigned = current_user.id
     page_no = whole_number(request.args.get("page", "1"), 1, PAGE_MAX) or 1
     page = sla_reports.breach_list(filters, page_no, current_app.config["PER_PAGE"])
     try:

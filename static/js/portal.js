@@ -57,7 +57,12 @@
       if (nav.scrollWidth > nav.clientWidth) nav.scrollLeft = here.offsetLeft - (nav.clientWidth - here.offsetWidth) / 2;
     });
   });
-  document.addEventListener("htmx:afterSwap", function (evt) { localiseTimes(evt.detail.target.parentNode || document); });
+  // A polled partial may come back from the browser's cache (a 304): its countdowns are as old as
+  // the copy, so they tick at once.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    localiseTimes(evt.detail.target.parentNode || document);
+    tickCountdowns();
+  });
   // The admin menu and the list's "Save view" close on a click elsewhere and on Escape, as menus do.
   document.addEventListener("click", function (evt) {
     document.querySelectorAll("details.admin-menu[open], details.save-view[open]").forEach(function (menu) {

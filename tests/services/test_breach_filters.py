@@ -142,3 +142,69 @@ def test_breach_filters_of_requests_moved_by_two_agents_at_once(app, ctx, factor
         assert tuple(row) == (req.assignee_id, req.priority, req.category)
     listed_alex, listed_sam = _listed(assignee=str(alex.id)), _listed(assignee=str(sam.id))
     assert listed_alex | listed_sam == set(ids) and not listed_alex & listed_sam
+
+
+# ---------------------------------------------------------------- the polls' stamp (migration 0026)
+
+def _stamp(**filters) -> str:
+    db.session.rollback()  # a fresh snapshot, as a new poll has
+    return sla_reports.breach_list_stamp(sla_reports.BreachFilters(**filters))
+
+
+def test_the_stamp_moves_with_every_change_the_list_shows_and_only_then(ctx, factories):
+    from portal.services.sla import exemptions
+
+    make_definition("network", "high", 1, 4)
+    first, second = _breached_request(factories, "network", "high"), _breached_request(factories, "network", "high")
+    agent = factories.make_user("agent")
+    manager = factories.make_user("manager")
+    quiet = _stamp()
+    assert quiet == _stamp()                           # nothing changed: the same stamp
+    assert quiet.startswith("2:")                      # two listed clocks
+
+    factories.make_request(category="network", priority="high")   # a new request, not (yet) listed
+    assert _stamp() == quiet
+
+    stamps = [quiet]
+    svc.update_request(agent, first, {"title": "Core switch down"})              # the title shown
+    stamps.append(_stamp())
+    svc.assign(agent, first, agent.id)                                            # the assignee shown
+    stamps.append(_stamp())
+    exemptions.grant_exemption(manager, second, "Vendor outage, waiting on the carrier.", "response", 24)
+    stamps.append(_stamp())                                                       # the exemption note
+    svc.change_status(agent, second, "resolved")                                  # leaves the list
+    stamps.append(_stamp())
+    assert stamps[-1].startswith("1:")
+    assert len(set(stamps)) == len(stamps), stamps
+    # Filtered lists have their own: the agent's view (theirs or unassigned) holds the first one only.
+    assert _stamp(mine_or_unassigned=agent.id).startswith("1:")
+    assert _stamp(priority="low") == "0:0"
+
+
+def test_a_change_that_commits_after_a_later_one_still_moves_the_stamp(app, ctx, factories):
+    """Two changes take numbers 1 and 2; the one with 2 commits first and a poll reads the stamp; when
+    the one with 1 commits, the stamp moves (a maximum would still say 2 and the poll would keep the
+    stale list)."""
+    from sqlalchemy import text
+
+    make_definition("network", "high", 1, 4)
+    first, second = _breached_request(factories, "network", "high"), _breached_request(factories, "network", "high")
+    db.session.commit()
+    early, late = db.engine.connect(), db.engine.connect()
+    try:
+        early_txn = early.begin()
+        early.execute(text("UPDATE sla_metric SET paused_seconds = paused_seconds + 1 WHERE request_id = :id"),
+                      {"id": first})                     # takes the lower number, commits last
+        with late.begin():
+            late.execute(text("UPDATE sla_metric SET paused_seconds = paused_seconds + 1 WHERE request_id = :id"),
+                         {"id": second})
+        between = _stamp()
+        early_txn.commit()
+    finally:
+        early.close()
+        late.close()
+    after = _stamp()
+    assert after != between
+    seqs = db.session.execute(text("SELECT request_id, change_seq FROM sla_metric WHERE request_id IN (:a, :b)"),
+                              {"a": first, "b": second}).all()
+    assert dict(seqs)[first] < dict(seqs)[second]     # the race really was out of order

@@ -1,6 +1,7 @@
 """Polls that find nothing new cost almost nothing (issue #11): every polled partial carries an ETag, a
-matching If-None-Match gets a bodiless 304, any change (including time moving "3 h overdue" along) a
-200 with a new ETag, and one user's ETag never earns another user a 304."""
+matching If-None-Match gets a bodiless 304, any change a 200 with a new ETag, and one user's ETag never
+earns another user a 304. The breach polls answer from a stamp read before any other work; the
+others hash what they rendered (time moving "3 h overdue" along changes those)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,37 @@ def test_a_new_breach_changes_the_etag(app, login_client, make, breached, path, 
     assert changed.headers["ETag"] != etag
     assert "Badge reader dead" in text_of(changed) or path in ("/dashboard/summary", "/dashboard/charts")
     assert _repoll(client, path, headers, changed).status_code == 304
+
+
+@pytest.mark.parametrize(("path", "headers"), [("/dashboard/breaches", HX),
+                                               ("/sla/breaches", {**HX, "HX-Target": "breach-table"})])
+def test_an_unchanged_breach_poll_answers_from_its_stamp_without_reading_the_list(app, login_client, make, breached,
+                                                                                   path, headers):
+    """The breach polls read one stamp (migration 0026) before anything else: a match is a 304
+    without the list's queries or its rendering. Their overdue times tick in the page instead."""
+    from sqlalchemy import event
+
+    from portal.extensions import db
+
+    client = login_client(make.user("admin"))
+    first = _poll(client, path, headers)
+    assert 'class="countdown overdue" data-due="' in text_of(first)   # ticks in the browser
+    with app.app_context():
+        engine = db.engine
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        again = _repoll(client, path, headers, first)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert again.status_code == 304
+    stamp_reads = [s for s in sent if "hashint8extended" in s]
+    assert stamp_reads and not any("FROM service_request" in s or "sla_exemption" in s for s in sent
+                                   if s not in stamp_reads), sent
 
 
 def test_time_moving_on_changes_the_etag(app, login_client, make, breached):
