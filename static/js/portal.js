@@ -60,7 +60,14 @@
   // A polled partial may come back from the browser's cache (a 304): its countdowns are as old as
   // the copy, so they tick at once.
   document.addEventListener("htmx:afterSwap", function (evt) {
-    localiseTimes(evt.detail.target.parentNode || document);
+    var root = evt.detail.target.parentNode || document;
+    // The server has just confirmed what was swapped in (a 200, or a 304 and the kept copy): "updated" is now.
+    root.querySelectorAll("time[data-checked]").forEach(function (el) {
+      var now = new Date();
+      now.setSeconds(0, 0);
+      el.setAttribute("datetime", now.toISOString());
+    });
+    localiseTimes(root);
     tickCountdowns();
   });
   // The admin menu and the list's "Save view" close on a click elsewhere and on Escape, as menus do.

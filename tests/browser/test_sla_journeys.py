@@ -82,6 +82,47 @@ def test_manager_watches_breaches_and_filters(page, sla_desk, shoot):
     assert page.evaluate("window.__noReload") is True
 
 
+def test_the_breach_poll_that_finds_nothing_new_keeps_the_table_and_says_it_was_checked(page, sla_desk):
+    """The poll revalidates the browser's copy: the server answers 304 from its stamp without reading
+    the list, the browser swaps its kept copy in, "updated" moves to now and the overdue time ticks."""
+    from sqlalchemy import event
+
+    from portal.extensions import db
+
+    sign_in(page, "morgan@example.com", TEST_PASSWORD)
+    page.click("nav >> text=SLA breaches")
+    expect(page.locator("#breach-table tbody tr")).to_have_count(2)
+
+    def poll() -> None:
+        page.evaluate("""() => new Promise(done => {
+            document.body.addEventListener('htmx:afterSettle', () => done(), {once: true});
+            const table = document.getElementById('breach-table');
+            htmx.ajax('GET', table.getAttribute('hx-get'), {source: table, target: table, swap: 'outerHTML'});
+        })""")
+
+    poll()   # the first poll's answer carries the ETag the browser keeps
+    page.evaluate("document.querySelector('#breach-table time[data-checked]')"
+                  ".setAttribute('datetime', '2020-01-01T00:00:00+00:00')")
+    page.evaluate("document.querySelector('#breach-table .countdown').textContent = 'stale'")
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        poll()   # nothing changed
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    # The browser revalidated its copy (If-None-Match) and the server answered from the stamp alone.
+    assert any("hashint8extended" in s for s in sent)
+    assert not any("FROM service_request" in s for s in sent), sent
+    expect(page.locator("#breach-table tbody tr")).to_have_count(2)
+    expect(page.locator("#breach-table tbody tr").first).to_contain_text("VPN down for the whole office")
+    assert not page.locator("#breach-table time[data-checked]").get_attribute("datetime").startswith("2020")
+    expect(page.locator("#breach-table .countdown").first).to_contain_text("overdue")
+
+
 def test_manager_types_an_end_date_before_the_start_and_is_told_so(page, sla_desk, shoot):
     """A reversed range applies nothing of the submission (not even the priority chosen with it), says
     so on the end date, keeps what was typed, and clears once the end is put right."""
