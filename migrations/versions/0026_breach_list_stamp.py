@@ -12,8 +12,11 @@ the clock: an exemption granted or revoked, the request's title. A poll reads th
 hashes of (request, change_seq) over the listed clocks from an index over them alone (no table
 access): a change that has committed always changes it, whatever order transactions commit in
 (unlike a maximum). The column starts empty (NULL reads as the row's own id: no table rewrite); the
-three partial indexes over the listed clocks are rebuilt to carry it (a few seconds at 1,000,000
-requests, writes to sla_metric held meanwhile).
+two partial indexes 0023 made over the listed clocks are rebuilt to carry it, and a third one is
+added: (is_breached, request_id) carrying the due, breach and done times, the copies and the stamp,
+so the list's order (breached first, most overdue first) reads it without visiting the table (20 ->
+10 ms for the first page at 12,578 listed clocks). A few seconds at 1,000,000 requests, writes to
+sla_metric held meanwhile.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -68,30 +71,33 @@ CREATE TRIGGER sla_metric_touch_title AFTER UPDATE OF title ON service_request
 """
 
 
-# The three indexes over the listed clocks, each read alone (index-only) by the stamp of the views
-# it serves: (name, key columns, INCLUDE before this revision).
-LISTED_INDEXES = (
-    ('ix_sla_metric_breach_list', ['request_id'], []),
-    ('ix_sla_metric_breach_assignee', ['assignee_id', 'is_breached'], []),
-    ('ix_sla_metric_breach_order', ['is_breached', 'request_id'], ORDER_COLUMNS),
+# The indexes over the listed clocks, each read alone (index-only) by the stamp of the views it
+# serves: (name, key columns, INCLUDE besides change_seq). The first two come from 0023; the list's
+# order index is new here (a database may hold an earlier form of it from a pre-release 0023).
+KEPT_INDEXES = (
+    ('ix_sla_metric_breach_list', ['request_id']),
+    ('ix_sla_metric_breach_assignee', ['assignee_id', 'is_breached']),
 )
-
-
-def _rebuild(with_stamp: bool) -> None:
-    for name, columns, include in LISTED_INDEXES:
-        op.drop_index(name, table_name='sla_metric', postgresql_where=sa.text(LISTED))
-        op.create_index(name, 'sla_metric', columns, postgresql_where=sa.text(LISTED),
-                        postgresql_include=[*include, 'change_seq'] if with_stamp else include)
+ORDER_INDEX = 'ix_sla_metric_breach_order'
 
 
 def upgrade():
     op.add_column('sla_metric', sa.Column('change_seq', sa.BigInteger(), nullable=True))
     op.execute(FUNCTIONS)
-    _rebuild(with_stamp=True)
+    for name, columns in KEPT_INDEXES:
+        op.drop_index(name, table_name='sla_metric', postgresql_where=sa.text(LISTED))
+        op.create_index(name, 'sla_metric', columns, postgresql_where=sa.text(LISTED),
+                        postgresql_include=['change_seq'])
+    op.execute(f'DROP INDEX IF EXISTS {ORDER_INDEX}')
+    op.create_index(ORDER_INDEX, 'sla_metric', ['is_breached', 'request_id'], postgresql_where=sa.text(LISTED),
+                    postgresql_include=[*ORDER_COLUMNS, 'change_seq'])
 
 
 def downgrade():
-    _rebuild(with_stamp=False)
+    op.drop_index(ORDER_INDEX, table_name='sla_metric', postgresql_where=sa.text(LISTED))
+    for name, columns in KEPT_INDEXES:
+        op.drop_index(name, table_name='sla_metric', postgresql_where=sa.text(LISTED))
+        op.create_index(name, 'sla_metric', columns, postgresql_where=sa.text(LISTED))
     op.execute('DROP TRIGGER sla_metric_touch_title ON service_request')
     op.execute('DROP TRIGGER sla_metric_touch_exemption ON sla_exemption')
     op.execute('DROP FUNCTION sla_metric_touch_request()')
