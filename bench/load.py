@@ -77,7 +77,7 @@ import sla_check  # noqa: E402 - bench/sla_check.py: machine notes and the RESUL
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 REDIS_DB = 8                       # of the embedded Redis: the load test's own, emptied before and after
-PASSWORD = "bench-load-password-2026"   # noqa: S105 - set in the bench database only, for the staff accounts
+PASSWORD = seeding.BENCH_PASSWORD
 TOKEN_MINT_RATE_LIMIT = "10000 per hour"
 # The actions and their weights (issue #11). One action may send two requests (create: form + submit;
 # status change: page + submit); the report counts requests, per kind and per page.
@@ -172,11 +172,7 @@ def prepare_database(database_url: str, redis_url: str, accounts_needed: int) ->
             if missing:
                 sys.exit(f"the seed has no active {', '.join(missing)} account: is it a bench/seed.py seed?")
             used = {a["id"] for a in (account_for(i, by_role) for i in range(max(accounts_needed, 1)))}
-            cur.execute("UPDATE \"user\" SET password_hash = %s, email_verified_at = coalesce(email_verified_at, "
-                        "now()) WHERE id = ANY(%s)", (password_hash, sorted(used)))
-            # An account holds at most 20 live tokens; earlier runs' tokens (revoked or not) go.
-            cur.execute("DELETE FROM api_token WHERE user_id = ANY(%s)", (sorted(used),))
-            removed_tokens = cur.rowcount
+            removed_tokens = seeding.prepare_staff(cur, sorted(used), password_hash)
             cur.execute("SELECT max(id) FROM service_request")
             max_id = cur.fetchone()[0] or 1
             cur.execute("SELECT id FROM service_request WHERE status = ANY(%s) ORDER BY id DESC LIMIT 5000",

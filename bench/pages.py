@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import seed as seeding  # noqa: E402 - bench/seed.py: databases, seeds, refusing the app's database
 
-PASSWORD = "bench-load-password-2026"   # noqa: S105 - load.py's, set in the bench database only
+PASSWORD = seeding.BENCH_PASSWORD
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 VERSION = re.compile(r'name="version" value="(\d+)"')
 OPEN = ("open", "in_progress", "waiting_on_customer")
@@ -87,16 +87,13 @@ def accounts(app) -> dict[str, dict[str, Any]]:
     from portal.services import users
 
     with app.app_context():
-        db.session.execute(text('DELETE FROM api_token WHERE user_id IN (SELECT id FROM "user" WHERE email LIKE '
-                                "'%@bench.invalid' AND role IN ('admin', 'manager', 'agent'))"))
         found = {}
         for role in ("admin", "manager", "agent"):
             row = db.session.execute(text('SELECT id, email FROM "user" WHERE active AND role = :r '
                                           "ORDER BY id LIMIT 1"), {"r": role}).one()
             found[role] = {"id": row.id, "email": row.email}
-        db.session.execute(text('UPDATE "user" SET password_hash = :h, email_verified_at = coalesce(email_verified_at, '
-                                'now()) WHERE id = ANY(:ids)'),
-                           {"h": users.hash_password(PASSWORD), "ids": [a["id"] for a in found.values()]})
+        with db.session.connection().connection.cursor() as cur:
+            seeding.prepare_staff(cur, [a["id"] for a in found.values()], users.hash_password(PASSWORD))
         open_ids = [r[0] for r in db.session.execute(text(
             "SELECT id FROM service_request WHERE status = ANY(:s) ORDER BY id DESC LIMIT 500"), {"s": list(OPEN)})]
         max_id = db.session.execute(text("SELECT max(id) FROM service_request")).scalar_one()

@@ -36,6 +36,9 @@ from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "portal_bench"
+# The staff accounts' password in a bench database (the seed's hashes are placeholders): load.py
+# and pages.py sign in with it; set by prepare_staff, in that database only.
+BENCH_PASSWORD = "bench-load-password-2026"   # noqa: S105
 REFUSED_DATABASES = {"portal", "postgres", "template0", "template1"}
 META_PREFIXES = ("bench/seed.py ", "bench/sla_check.py ")  # the COMMENT on sla_metric; the second: older seeds
 
@@ -614,6 +617,15 @@ def count_rollups(database_url: str) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+def prepare_staff(cur, user_ids: list[int], password_hash: str) -> int:
+    """Give these accounts BENCH_PASSWORD (its hash) and a confirmed address, and remove their API
+    tokens of earlier runs (an account holds at most 20 live ones); returns how many tokens went."""
+    cur.execute('UPDATE "user" SET password_hash = %s, email_verified_at = coalesce(email_verified_at, now()) '
+                "WHERE id = ANY(%s)", (password_hash, sorted(user_ids)))
+    cur.execute("DELETE FROM api_token WHERE user_id = ANY(%s)", (sorted(user_ids),))
+    return cur.rowcount
 
 
 def seeded_meta(database_url: str) -> dict[str, Any] | None:
